@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "spate",
+    products: [
+        .library(name: "Spate", targets: ["Spate"]),
+        .executable(name: "spate", targets: ["spate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shim: typed wrappers for libcurl's variadic calls and for epoll/eventfd/timerfd.
+        .target(
+            name: "CSpate",
+            linkerSettings: [.linkedLibrary("cares"), .linkedLibrary("curl")]
+        ),
+        .target(name: "Spate", dependencies: ["CSpate"]),
+        .executableTarget(
+            name: "spate",
+            dependencies: ["Spate", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "SpateTests", dependencies: ["Spate", "CSpate"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,125 @@
+#include "cspate.h"
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <errno.h>
+#include <sys/time.h>
+
+const uint32_t cspate_EPOLLIN = EPOLLIN;
+const uint32_t cspate_EPOLLOUT = EPOLLOUT;
+const uint32_t cspate_EPOLLERR = EPOLLERR;
+const uint32_t cspate_EPOLLHUP = EPOLLHUP;
+const uint32_t cspate_EPOLLRDHUP = EPOLLRDHUP;
+
+int cspate_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int cspate_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int cspate_epoll_wait(int epfd, uint32_t *events, uint64_t *datas, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n;
+    do {
+        n = epoll_wait(epfd, evs, max, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    for (int i = 0; i < n; i++) {
+        events[i] = evs[i].events;
+        datas[i] = evs[i].data.u64;
+    }
+    return n;
+}
+
+int cspate_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int cspate_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    ssize_t r;
+    do { r = write(fd, &one, sizeof one); } while (r < 0 && errno == EINTR);
+    return r == sizeof one ? 0 : -1;
+}
+
+int cspate_eventfd_drain(int fd) {
+    uint64_t v;
+    ssize_t r;
+    do { r = read(fd, &v, sizeof v); } while (r < 0 && errno == EINTR);
+    return r == sizeof v ? 0 : -1;
+}
+
+int cspate_timerfd_create(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+
+int cspate_timerfd_arm_ms(int fd, int64_t ms) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    if (ms > 0) {
+        its.it_value.tv_sec = ms / 1000;
+        its.it_value.tv_nsec = (ms % 1000) * 1000000L;
+    }
+    return timerfd_settime(fd, 0, &its, NULL);
+}
+
+int cspate_ares_init(ares_channel *channel, int flags, int timeout_ms, int tries,
+                     int rcvbuf, const char *resolvconf_path,
+                     ares_sock_state_cb sock_state_cb, void *sock_state_data) {
+    struct ares_options o;
+    memset(&o, 0, sizeof o);
+    int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS
+             | ARES_OPT_SOCK_STATE_CB;
+    o.flags = flags;
+    o.timeout = timeout_ms;
+    o.tries = tries;
+    o.lookups = (char *)"b";
+    o.sock_state_cb = sock_state_cb;
+    o.sock_state_cb_data = sock_state_data;
+    if (rcvbuf > 0) { mask |= ARES_OPT_SOCK_RCVBUF; o.socket_receive_buffer_size = rcvbuf; }
+    if (resolvconf_path) { mask |= ARES_OPT_RESOLVCONF; o.resolvconf_path = (char *)resolvconf_path; }
+    return ares_init_options(channel, &o, mask);
+}
+
+int cspate_ares_servers_csv(ares_channel channel, char *buf, int buflen) {
+    struct ares_addr_port_node *servers = NULL;
+    int rc = ares_get_servers_ports(channel, &servers);
+    if (rc != ARES_SUCCESS) return rc;
+    int off = 0;
+    buf[0] = 0;
+    for (struct ares_addr_port_node *s = servers; s; s = s->next) {
+        char ip[INET6_ADDRSTRLEN];
+        int port = s->udp_port ? s->udp_port : 53;
+        const char *sep = off ? "," : "";
+        if (s->family == AF_INET) {
+            inet_ntop(AF_INET, &s->addr.addr4, ip, sizeof ip);
+            off += snprintf(buf + off, buflen - off, "%s%s:%d", sep, ip, port);
+        } else {
+            inet_ntop(AF_INET6, &s->addr.addr6, ip, sizeof ip);
+            off += snprintf(buf + off, buflen - off, "%s[%s]:%d", sep, ip, port);
+        }
+        if (off >= buflen) { off = buflen - 1; break; }
+    }
+    ares_free_data(servers);
+    return ARES_SUCCESS;
+}
+
+int cspate_ares_timeout_ms(ares_channel channel) {
+    struct timeval tv;
+    struct timeval *r = ares_timeout(channel, NULL, &tv);
+    if (!r) return -1;
+    long long us = (long long)r->tv_sec * 1000000LL + r->tv_usec;
+    return (int)((us + 999) / 1000);
+}
+
+CURLcode cspate_easy_setopt_long(CURL *h, CURLoption opt, long v) { return curl_easy_setopt(h, opt, v); }
+CURLcode cspate_easy_setopt_ptr(CURL *h, CURLoption opt, void *v) { return curl_easy_setopt(h, opt, v); }
+CURLcode cspate_easy_setopt_str(CURL *h, CURLoption opt, const char *v) { return curl_easy_setopt(h, opt, v); }
+CURLcode cspate_easy_setopt_off(CURL *h, CURLoption opt, curl_off_t v) { return curl_easy_setopt(h, opt, v); }
+CURLcode cspate_easy_getinfo_long(CURL *h, CURLINFO info, long *v) { return curl_easy_getinfo(h, info, v); }
+CURLcode cspate_easy_getinfo_off(CURL *h, CURLINFO info, curl_off_t *v) { return curl_easy_getinfo(h, info, v); }
+CURLcode cspate_easy_getinfo_double(CURL *h, CURLINFO info, double *v) { return curl_easy_getinfo(h, info, v); }
+CURLcode cspate_easy_getinfo_str(CURL *h, CURLINFO info, char **v) { return curl_easy_getinfo(h, info, v); }
+CURLcode cspate_easy_getinfo_ptr(CURL *h, CURLINFO info, void **v) { return curl_easy_getinfo(h, info, v); }
+CURLMcode cspate_multi_setopt_long(CURLM *m, CURLMoption opt, long v) { return curl_multi_setopt(m, opt, v); }
+CURLMcode cspate_multi_setopt_ptr(CURLM *m, CURLMoption opt, void *v) { return curl_multi_setopt(m, opt, v); }

@@ -1,0 +1,68 @@
+#ifndef CSPATE_H
+#define CSPATE_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <ares.h>
+#include <ares_dns.h>
+#include <curl/curl.h>
+
+// ---- epoll / eventfd / timerfd -------------------------------------------------
+// Swift imports these, but the epoll_event struct is packed on x86_64 and the flag
+// macros are enums of mixed types; these wrappers keep the Swift side simple.
+
+int cspate_epoll_create(void);
+/// Registers (op = EPOLL_CTL_ADD/MOD/DEL) `fd` with `events`, storing `data` (fd and
+/// registration generation packed by the caller) in the event's user data.
+int cspate_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/// Waits and copies up to `max` events into parallel arrays.
+int cspate_epoll_wait(int epfd, uint32_t *events, uint64_t *datas, int max, int timeout_ms);
+
+int cspate_eventfd(void);
+int cspate_eventfd_signal(int fd);
+int cspate_eventfd_drain(int fd);
+
+int cspate_timerfd_create(void);
+int cspate_timerfd_arm_ms(int fd, int64_t ms);
+
+extern const uint32_t cspate_EPOLLIN;
+extern const uint32_t cspate_EPOLLOUT;
+extern const uint32_t cspate_EPOLLERR;
+extern const uint32_t cspate_EPOLLHUP;
+extern const uint32_t cspate_EPOLLRDHUP;
+
+// ---- c-ares ----------------------------------------------------------------------
+
+/// Initialises a channel with explicit options (see DESIGN.md §4):
+/// flags (ARES_FLAG_STAYOPEN, ...), per-try timeout in ms, tries, socket receive buffer,
+/// lookups string ("b" = DNS only: spate answers from the hosts file itself), an optional
+/// resolv.conf path (NULL = system), and the socket-state callback that feeds epoll.
+int cspate_ares_init(ares_channel *channel, int flags, int timeout_ms, int tries,
+                     int rcvbuf, const char *resolvconf_path,
+                     ares_sock_state_cb sock_state_cb, void *sock_state_data);
+
+/// Returns the channel's servers as "ip:port,ip:port" (IPv6 in brackets) into buf.
+int cspate_ares_servers_csv(ares_channel channel, char *buf, int buflen);
+
+/// ares_timeout() in whole milliseconds, rounded *up*; -1 when nothing is pending.
+int cspate_ares_timeout_ms(ares_channel channel);
+
+// ---- libcurl (variadic calls, typed) ---------------------------------------------
+CURLcode cspate_easy_setopt_long(CURL *h, CURLoption opt, long v);
+CURLcode cspate_easy_setopt_ptr(CURL *h, CURLoption opt, void *v);
+CURLcode cspate_easy_setopt_str(CURL *h, CURLoption opt, const char *v);
+CURLcode cspate_easy_setopt_off(CURL *h, CURLoption opt, curl_off_t v);
+CURLcode cspate_easy_getinfo_long(CURL *h, CURLINFO info, long *v);
+CURLcode cspate_easy_getinfo_off(CURL *h, CURLINFO info, curl_off_t *v);
+CURLcode cspate_easy_getinfo_double(CURL *h, CURLINFO info, double *v);
+CURLcode cspate_easy_getinfo_str(CURL *h, CURLINFO info, char **v);
+CURLcode cspate_easy_getinfo_ptr(CURL *h, CURLINFO info, void **v);
+CURLMcode cspate_multi_setopt_long(CURLM *m, CURLMoption opt, long v);
+CURLMcode cspate_multi_setopt_ptr(CURLM *m, CURLMoption opt, void *v);
+
+#endif

@@ -1,0 +1,295 @@
+import CSpate
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+
+/// Something the hub drives besides raw fds: a c-ares channel set, later a `CURLM*`.
+///
+/// All three methods are called on the hub thread only. `nextDeadline` is asked once per
+/// loop turn (c-ares' `ares_timeout` is O(in-flight) in 1.18, so sources cache it), `tick`
+/// runs after socket events and due timers, and `shutdown` runs once when the hub stops —
+/// this is where a source destroys its library handles (pending c-ares callbacks fire with
+/// `ARES_EDESTRUCTION` there, still on the hub).
+public protocol HubSource: AnyObject {
+    func nextDeadline(now: UInt64) -> UInt64?
+    func tick(now: UInt64)
+    func shutdown()
+}
+
+/// A timer registered on the hub; cancel it with ``Hub/cancel(_:)``.
+public struct HubTimer: Sendable, Hashable {
+    let id: UInt64
+}
+
+/// The event loop: one thread running `epoll`, owning every c-ares channel (and, with
+/// `spate fetch`, the `CURLM*`), as in DESIGN.md §2.
+///
+/// Work reaches the hub through a mutex-protected inbox plus an `eventfd`, written only
+/// when no wake-up is already pending (SwiftNIO's `SelectableEventLoop` does the same):
+/// under load producers pay one `write(2)` per loop turn, not one per message.
+///
+/// The hub is also a `SerialExecutor`: an actor whose `unownedExecutor` is the hub's runs
+/// on the hub thread, and `checkIsolated()` lets `assumeIsolated` prove it at run time.
+/// It deliberately is *not* also a `TaskExecutor` (one object conforming to both crashed
+/// the runtime: apple/swift#71307).
+///
+/// Fd registrations carry a generation in the epoll user data, so an event queued for an fd
+/// that was closed and reused during the same `epoll_wait` batch is recognised and skipped.
+public final class Hub: SerialExecutor, @unchecked Sendable {
+    private struct Inbox {
+        var jobs: [UnownedJob] = []
+        var work: [@Sendable () -> Void] = []
+        var wakePending = false
+        var stopping = false
+        var stopped = false
+    }
+
+    private struct Registration {
+        var generation: UInt32
+        var events: UInt32
+        var handler: (UInt32) -> Void
+    }
+
+    private static let wakeToken: UInt64 = .max
+
+    private let inbox = Mutex(Inbox())
+    private let epfd: Int32
+    private let wakeFD: Int32
+    private let started = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let timerIDs = Atomic<UInt64>(1)
+    // Set once by the hub thread before `init` returns (the semaphore orders it).
+    private nonisolated(unsafe) var hubThread = pthread_t()
+
+    // Loop-confined state: touched on the hub thread only.
+    private var registrations: [Int32: Registration] = [:]
+    private var nextGeneration: UInt32 = 1
+    private var timers = TimerHeap()
+    private var sources: [HubSource] = []
+
+    /// Starts the hub thread.
+    public init(name: String = "spate-hub") throws {
+        epfd = cspate_epoll_create()
+        guard epfd >= 0 else { throw HubError.system("epoll_create1", errno) }
+        wakeFD = cspate_eventfd()
+        guard wakeFD >= 0 else { close(epfd); throw HubError.system("eventfd", errno) }
+        guard cspate_epoll_ctl(epfd, EPOLL_CTL_ADD, wakeFD, cspate_EPOLLIN, Hub.wakeToken) == 0 else {
+            close(epfd); close(wakeFD); throw HubError.system("epoll_ctl", errno)
+        }
+        let thread = Thread { self.runLoop() }
+        thread.name = name
+        thread.start()
+        started.wait()
+    }
+
+    deinit {
+        close(epfd)
+        close(wakeFD)
+    }
+
+    // MARK: - Any thread
+
+    /// True when the caller runs on the hub thread.
+    public var isOnHub: Bool { pthread_equal(pthread_self(), hubThread) != 0 }
+
+    /// Runs `work` on the hub thread on its next turn.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        let signal = inbox.withLock { state -> Bool in
+            state.work.append(work)
+            return Hub.markWake(&state)
+        }
+        if signal { _ = cspate_eventfd_signal(wakeFD) }
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        let signal = inbox.withLock { state -> Bool in
+            state.jobs.append(unowned)
+            return Hub.markWake(&state)
+        }
+        if signal { _ = cspate_eventfd_signal(wakeFD) }
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    public func checkIsolated() {
+        precondition(isOnHub, "expected to run on the spate hub thread")
+    }
+
+    /// Runs `action` on the hub after `nanoseconds`. Callable from any thread.
+    @discardableResult
+    public func schedule(afterNanos nanoseconds: UInt64, _ action: @escaping @Sendable () -> Void) -> HubTimer {
+        let timer = HubTimer(id: timerIDs.add(1, ordering: .relaxed).oldValue)
+        let deadline = monotonicNanos() &+ nanoseconds
+        if isOnHub {
+            timers.insert(id: timer.id, deadline: deadline, action: action)
+        } else {
+            execute { [self] in timers.insert(id: timer.id, deadline: deadline, action: action) }
+        }
+        return timer
+    }
+
+    /// Cancels a timer; a no-op when it already fired. Callable from any thread.
+    public func cancel(_ timer: HubTimer) {
+        if isOnHub {
+            timers.cancel(id: timer.id)
+        } else {
+            execute { [self] in timers.cancel(id: timer.id) }
+        }
+    }
+
+    /// Stops the loop after the work already queued, shuts the sources down on the hub
+    /// (curl handles, c-ares channels), closes their fds and joins the thread.
+    /// Must not be called on the hub thread. Idempotent.
+    public func shutdown() {
+        precondition(!isOnHub, "Hub.shutdown() called on the hub thread")
+        let (signal, alreadyStopped) = inbox.withLock { state -> (Bool, Bool) in
+            if state.stopped { return (false, true) }
+            state.stopping = true
+            return (Hub.markWake(&state), false)
+        }
+        if alreadyStopped { return }
+        if signal { _ = cspate_eventfd_signal(wakeFD) }
+        finished.wait()
+    }
+
+    private static func markWake(_ state: inout Inbox) -> Bool {
+        if state.wakePending { return false }
+        state.wakePending = true
+        return true
+    }
+
+    // MARK: - Hub thread only
+
+    /// Watches `fd` for `events` (EPOLLIN/EPOLLOUT), replacing an earlier watch of the same
+    /// fd. `handler` receives the epoll event flags and runs on the hub.
+    public func watch(fd: Int32, events: UInt32, handler: @escaping (UInt32) -> Void) {
+        assert(isOnHub)
+        if var reg = registrations[fd] {
+            reg.events = events
+            reg.handler = handler
+            registrations[fd] = reg
+            _ = cspate_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, Hub.token(fd, reg.generation))
+        } else {
+            let generation = nextGeneration
+            nextGeneration &+= 1
+            registrations[fd] = Registration(generation: generation, events: events, handler: handler)
+            _ = cspate_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, Hub.token(fd, generation))
+        }
+    }
+
+    /// Stops watching `fd` (call before the owner closes it).
+    public func unwatch(fd: Int32) {
+        assert(isOnHub)
+        if registrations.removeValue(forKey: fd) != nil {
+            _ = cspate_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0)
+        }
+    }
+
+    /// Adds a source the loop drives each turn until the hub stops.
+    public func add(source: HubSource) {
+        assert(isOnHub)
+        sources.append(source)
+    }
+
+    private static func token(_ fd: Int32, _ generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
+    }
+
+    private func runLoop() {
+        hubThread = pthread_self()
+        started.signal()
+        let maxEvents = 256
+        var events = [UInt32](repeating: 0, count: maxEvents)
+        var datas = [UInt64](repeating: 0, count: maxEvents)
+        var jobs: [UnownedJob] = []
+        var work: [@Sendable () -> Void] = []
+        let executor = asUnownedSerialExecutor()
+
+        while true {
+            // 1. The queued batch: everything queued before this swap, nothing after it,
+            //    so a job that re-enqueues work cannot starve socket events.
+            let stopping = inbox.withLock { state -> Bool in
+                swap(&state.jobs, &jobs)
+                swap(&state.work, &work)
+                state.wakePending = false
+                return state.stopping
+            }
+            for item in work { item() }
+            work.removeAll(keepingCapacity: true)
+            for job in jobs { job.runSynchronously(on: executor) }
+            jobs.removeAll(keepingCapacity: true)
+            if stopping { break }
+
+            // 2. The earliest deadline, rounded up to the next millisecond so that we
+            //    never wake a hair early and spin on a 0 ms timeout.
+            let now = monotonicNanos()
+            var deadline = timers.earliest()
+            for source in sources {
+                if let d = source.nextDeadline(now: now) { deadline = min(deadline ?? d, d) }
+            }
+            var timeout: Int32 = -1
+            if let deadline {
+                timeout = deadline <= now ? 0 : Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+            }
+
+            // 3. Wait and dispatch socket events.
+            let n = events.withUnsafeMutableBufferPointer { ev in
+                datas.withUnsafeMutableBufferPointer { da in
+                    cspate_epoll_wait(epfd, ev.baseAddress, da.baseAddress, Int32(maxEvents), timeout)
+                }
+            }
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    let data = datas[i]
+                    if data == Hub.wakeToken {
+                        _ = cspate_eventfd_drain(wakeFD)
+                        continue
+                    }
+                    let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: data))
+                    let generation = UInt32(truncatingIfNeeded: data >> 32)
+                    // Looked up afresh: an earlier handler in this batch may have
+                    // unwatched (and the library closed and reused) this fd.
+                    guard let reg = registrations[fd], reg.generation == generation else { continue }
+                    reg.handler(events[i])
+                }
+            }
+
+            // 4. Due timers, then the sources' own timeouts.
+            let after = monotonicNanos()
+            if !timers.isEmpty {
+                for action in timers.popDue(now: after) { action() }
+            }
+            for source in sources { source.tick(now: after) }
+        }
+
+        // Orderly shutdown, still on the hub: sources first (they may unwatch fds and
+        // complete their pending operations), then whatever was queued meanwhile.
+        for source in sources.reversed() { source.shutdown() }
+        sources.removeAll()
+        let (lateJobs, lateWork) = inbox.withLock { state -> ([UnownedJob], [@Sendable () -> Void]) in
+            state.stopped = true
+            defer { state.jobs.removeAll(); state.work.removeAll() }
+            return (state.jobs, state.work)
+        }
+        for item in lateWork { item() }
+        for job in lateJobs { job.runSynchronously(on: executor) }
+        for fd in registrations.keys { _ = cspate_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0) }
+        registrations.removeAll()
+        finished.signal()
+    }
+}
+
+/// A failure to set up the hub itself (epoll, eventfd, thread).
+public enum HubError: Error, CustomStringConvertible {
+    case system(String, Int32)
+
+    public var description: String {
+        switch self {
+        case let .system(call, code): return "\(call) failed: \(String(cString: strerror(code)))"
+        }
+    }
+}

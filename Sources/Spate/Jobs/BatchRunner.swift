@@ -1,0 +1,356 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// The exception part of a record: a stable type code and a message.
+public struct RecordException: Error, Sendable, Equatable {
+    public var type: String
+    public var message: String
+
+    public init(type: String, message: String) {
+        self.type = type
+        self.message = message
+    }
+}
+
+/// What one finished job puts in its record.
+public struct JobOutcome: Sendable {
+    public var value: JSONValue
+    public var exception: RecordException?
+    /// Command-specific fields, written after the common ones.
+    public var fields: [(String, JSONValue)]
+
+    public init(value: JSONValue, exception: RecordException?, fields: [(String, JSONValue)] = []) {
+        self.value = value
+        self.exception = exception
+        self.fields = fields
+    }
+}
+
+/// One kind of job (resolve, later fetch and crawl): how a line becomes work, and the work.
+public protocol JobKind: Sendable {
+    associatedtype Work: Sendable
+    /// Validates an input line. A failure becomes the job's record at once, no work runs.
+    func prepare(_ line: InputLine) -> Result<Work, RecordException>
+    /// Runs the work. Must return promptly once its task is cancelled.
+    func run(_ work: Work) async -> JobOutcome
+    /// Fields for a record of a job that did not finish (e.g. `resolver: null`).
+    var unfinishedFields: [(String, JSONValue)] { get }
+}
+
+/// Knobs shared by every subcommand.
+public struct BatchOptions: Sendable {
+    public var concurrency = 1000
+    /// Jobs started per second, globally; 0 = unlimited.
+    public var rate: Double = 0
+    /// gevent's `joinall(timeout=)`: stop waiting after this many seconds.
+    public var joinTimeout: Double? = nil
+    /// A cancelling deadline per job: the job fails with `job_timeout`.
+    public var jobTimeout: Double? = nil
+    public var ordered = false
+    /// Also write `file` and `line` in each record (set when there are several inputs).
+    public var includeSource = false
+
+    public init() {}
+}
+
+/// Why a run stopped before every job finished.
+public enum StopReason: String, Sendable {
+    case joinTimeout = "join_timeout"
+    case interrupted
+    case outputClosed = "output_closed"
+    case outputFailed = "output_failed"
+}
+
+/// Runs one job per input line with admission control and writes one record per job.
+///
+/// The reader runs on its own thread (blocking reads and back-pressure waits must not
+/// occupy the cooperative pool); each admitted line becomes a task. The in-flight table is
+/// the single place a job's record is decided: whoever removes a job from it — the job
+/// finishing, or a stop (join timeout, Ctrl-C, closed stdout) — writes its record, so every
+/// job gets exactly one.
+public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
+    private struct Entry {
+        var input: InputLine
+        var startedAt: UInt64
+        var task: Task<Void, Never>? = nil
+        var timer: HubTimer? = nil
+        var deadlineHit = false
+    }
+
+    public let kind: Kind
+    public let options: BatchOptions
+    private let hub: Hub?
+    private let reader: LineReader
+    private var sink: RecordSink!
+
+    // Everything below is guarded by `gate` (a lock with a condition for the reader).
+    private let gate = NSCondition()
+    private var inflight: [Int: Entry] = [:]
+    private var stopReason: StopReason? = nil
+    private var outputErrno: Int32 = 0
+    private var readerDone = false
+    private var stats = RunStatistics()
+    private var completion: CheckedContinuation<Void, Never>? = nil
+    private var completed = false
+    private var inputError: String? = nil
+    private var inputFullyRead = true
+
+    public let startedAt = monotonicNanos()
+
+    public init(kind: Kind, options: BatchOptions, reader: LineReader, hub: Hub?, outputFD: Int32 = 1) {
+        self.kind = kind
+        self.options = options
+        self.reader = reader
+        self.hub = hub
+        self.sink = RecordSink(fd: outputFD, ordered: options.ordered) { [unowned self] err in
+            self.stop(err == EPIPE ? .outputClosed : .outputFailed, errno: err)
+        }
+    }
+
+    /// Counters so far (for the progress line) and, after ``run()``, the final ones.
+    public var statistics: RunStatistics { gate.lock(); defer { gate.unlock() }; return stats }
+    public var inFlightCount: Int { gate.lock(); defer { gate.unlock() }; return inflight.count }
+    public var stoppedBecause: StopReason? { gate.lock(); defer { gate.unlock() }; return stopReason }
+    public var outputError: Int32 { gate.lock(); defer { gate.unlock() }; return outputErrno }
+    public var readError: String? { gate.lock(); defer { gate.unlock() }; return inputError }
+    /// False when a stop left input unread (a pipe or terminal is not drained).
+    public var readToEnd: Bool { gate.lock(); defer { gate.unlock() }; return inputFullyRead }
+
+    /// Runs every line to a record; returns when all are written or the run stopped.
+    public func run() async {
+        let thread = Thread { self.readLoop() }
+        thread.name = "spate-reader"
+        thread.stackSize = 1 << 20
+        var joinTimer: Task<Void, Never>? = nil
+        if let t = options.joinTimeout {
+            joinTimer = Task { [self] in
+                try? await Task.sleep(nanoseconds: UInt64(max(0, t) * 1e9))
+                if !Task.isCancelled { stop(.joinTimeout) }
+            }
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            gate.lock()
+            completion = c
+            gate.unlock()
+            thread.start()
+        }
+        joinTimer?.cancel()
+        sink.flush()
+    }
+
+    /// Flushes buffered records (called periodically by the CLI).
+    public func flush() { sink.flush() }
+
+    /// Stops admitting jobs; every job still running is written now as not ready, and
+    /// (for regular files) every line not yet read as not started.
+    public func stop(_ reason: StopReason, errno err: Int32 = 0) {
+        gate.lock()
+        if stopReason != nil { gate.unlock(); return }
+        stopReason = reason
+        if reason == .outputFailed || reason == .outputClosed { outputErrno = err }
+        let abandoned = inflight
+        inflight.removeAll()
+        stats.unfinishedRunning += abandoned.count
+        gate.broadcast()
+        gate.unlock()
+        for (index, entry) in abandoned.sorted(by: { $0.key < $1.key }) {
+            if let timer = entry.timer { hub?.cancel(timer) }
+            entry.task?.cancel()
+            if reason != .outputClosed && reason != .outputFailed {
+                sink.emit(index, unfinishedRecord(index, entry.input, started: true, reason: reason))
+            }
+        }
+        checkCompletion()
+    }
+
+    // MARK: - Reader thread
+
+    private func readLoop() {
+        var index = 0
+        var nextDue = monotonicNanos()
+        let interval = options.rate > 0 ? UInt64(1e9 / options.rate) : 0
+        let window = options.ordered ? max(4 * options.concurrency, 65_536) : Int.max
+        while true {
+            let line: InputLine?
+            do {
+                line = try reader.next()
+            } catch {
+                gate.lock(); inputError = "\(error)"; gate.unlock()
+                break
+            }
+            guard let line else { break }
+            let i = index
+            index += 1
+            gate.lock()
+            stats.jobs += 1
+            if let reason = stopReason {
+                let drain = reason == .joinTimeout || reason == .interrupted
+                stats.unfinishedNotStarted += 1
+                gate.unlock()
+                guard drain && reader.allRegularFiles else {
+                    gate.lock(); inputFullyRead = false; gate.unlock()
+                    break
+                }
+                sink.emit(i, unfinishedRecord(i, line, started: false, reason: reason))
+                continue
+            }
+            gate.unlock()
+
+            let work: Kind.Work
+            switch kind.prepare(line) {
+            case let .failure(exception):
+                gate.lock()
+                stats.failures[exception.type, default: 0] += 1
+                stats.latency.record(micros: 0)
+                gate.unlock()
+                sink.emit(i, finishedRecord(i, line, JobOutcome(value: .null, exception: exception, fields: kind.unfinishedFields), elapsed: 0))
+                continue
+            case let .success(w):
+                work = w
+            }
+
+            // Admission: a free slot, the ordered window, then the rate.
+            gate.lock()
+            while stopReason == nil && (inflight.count >= options.concurrency || i - sink.nextIndex >= window) {
+                if options.ordered { _ = gate.wait(until: Date(timeIntervalSinceNow: 0.05)) } else { gate.wait() }
+            }
+            if interval > 0 && stopReason == nil {
+                let now = monotonicNanos()
+                if nextDue < now { nextDue = now }
+                if nextDue > now {
+                    gate.unlock()
+                    var ts = timespec(tv_sec: Int((nextDue - now) / 1_000_000_000), tv_nsec: Int((nextDue - now) % 1_000_000_000))
+                    var rem = timespec()
+                    while nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }
+                    gate.lock()
+                }
+                nextDue += interval
+            }
+            if let reason = stopReason {
+                stats.unfinishedNotStarted += 1
+                gate.unlock()
+                if (reason == .joinTimeout || reason == .interrupted) && reader.allRegularFiles {
+                    sink.emit(i, unfinishedRecord(i, line, started: false, reason: reason))
+                    continue
+                }
+                gate.lock(); inputFullyRead = false; gate.unlock()
+                break
+            }
+            inflight[i] = Entry(input: line, startedAt: monotonicNanos())
+            gate.unlock()
+
+            let task = Task { [self] in
+                let outcome = await kind.run(work)
+                finish(i, outcome)
+            }
+            var timer: HubTimer? = nil
+            if let jt = options.jobTimeout, let hub {
+                timer = hub.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in deadline(i) }
+            }
+            gate.lock()
+            inflight[i]?.task = task
+            inflight[i]?.timer = timer
+            gate.unlock()
+        }
+        gate.lock()
+        readerDone = true
+        gate.unlock()
+        checkCompletion()
+    }
+
+    // MARK: - Job completion
+
+    private func deadline(_ index: Int) {
+        gate.lock()
+        inflight[index]?.deadlineHit = true
+        let task = inflight[index]?.task
+        gate.unlock()
+        task?.cancel()
+    }
+
+    private func finish(_ index: Int, _ outcome: JobOutcome) {
+        let now = monotonicNanos()
+        gate.lock()
+        guard let entry = inflight.removeValue(forKey: index) else {
+            gate.unlock()   // already written as unfinished by a stop
+            return
+        }
+        var outcome = outcome
+        if entry.deadlineHit {
+            outcome.value = .null
+            outcome.exception = RecordException(type: "job_timeout", message: "job exceeded --job-timeout \(options.jobTimeout ?? 0) s")
+        }
+        let micros = (now - entry.startedAt) / 1000
+        if let e = outcome.exception { stats.failures[e.type, default: 0] += 1 } else { stats.successful += 1 }
+        stats.latency.record(micros: micros)
+        gate.signal()
+        gate.unlock()
+        if let timer = entry.timer { hub?.cancel(timer) }
+        sink.emit(index, finishedRecord(index, entry.input, outcome, elapsed: Double(micros) / 1000))
+        checkCompletion()
+    }
+
+    private func checkCompletion() {
+        gate.lock()
+        guard !completed, readerDone, inflight.isEmpty, let c = completion else { gate.unlock(); return }
+        completed = true
+        completion = nil
+        gate.unlock()
+        c.resume()
+    }
+
+    // MARK: - Records
+
+    private func head(_ w: inout JSONWriter, _ index: Int, _ input: InputLine) {
+        w.byte(UInt8(ascii: "{"))
+        w.key("job"); w.int(index)
+        w.byte(UInt8(ascii: ",")); w.key("input")
+        if let total = input.oversizedBytes {
+            w.string(input.text + "…")
+            w.byte(UInt8(ascii: ",")); w.key("input_bytes"); w.int(total)
+        } else {
+            w.string(input.text)
+        }
+        if options.includeSource {
+            w.byte(UInt8(ascii: ",")); w.key("file"); w.string(input.file)
+            w.byte(UInt8(ascii: ",")); w.key("line"); w.int(input.line)
+        }
+    }
+
+    private func tail(_ w: inout JSONWriter, _ fields: [(String, JSONValue)]) {
+        for (k, v) in fields {
+            w.byte(UInt8(ascii: ",")); w.key(k); v.write(to: &w)
+        }
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    func finishedRecord(_ index: Int, _ input: InputLine, _ outcome: JobOutcome, elapsed: Double) -> [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        head(&w, index, input)
+        w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
+        w.raw(outcome.exception == nil ? "true" : "false")
+        w.byte(UInt8(ascii: ",")); w.key("value"); outcome.value.write(to: &w)
+        w.byte(UInt8(ascii: ",")); w.key("exception")
+        if let e = outcome.exception {
+            w.byte(UInt8(ascii: "{")); w.key("type"); w.string(e.type)
+            w.byte(UInt8(ascii: ",")); w.key("message"); w.string(e.message)
+            w.byte(UInt8(ascii: "}"))
+        } else {
+            w.raw("null")
+        }
+        w.byte(UInt8(ascii: ",")); w.key("elapsed_ms"); w.double(elapsed)
+        tail(&w, outcome.fields)
+        return w.bytes
+    }
+
+    func unfinishedRecord(_ index: Int, _ input: InputLine, started: Bool, reason: StopReason) -> [UInt8] {
+        var w = JSONWriter(capacity: 192)
+        head(&w, index, input)
+        w.byte(UInt8(ascii: ",")); w.key("started"); w.raw(started ? "true" : "false")
+        w.byte(UInt8(ascii: ",")); w.raw("\"ready\":false,\"successful\":false,\"value\":null,\"exception\":null")
+        w.byte(UInt8(ascii: ",")); w.key("reason"); w.string(reason.rawValue)
+        tail(&w, kind.unfinishedFields)
+        return w.bytes
+    }
+}

@@ -1,0 +1,121 @@
+/// A JSON value with ordered object keys: records keep a stable, documented field order.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([(String, JSONValue)])
+
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.int(x), .int(y)): return x == y
+        case let (.double(x), .double(y)): return x == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+
+    public func write(to out: inout JSONWriter) {
+        switch self {
+        case .null: out.raw("null")
+        case let .bool(b): out.raw(b ? "true" : "false")
+        case let .int(i): out.int(i)
+        case let .double(d): out.double(d)
+        case let .string(s): out.string(s)
+        case let .array(items):
+            out.byte(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.byte(UInt8(ascii: ",")) }
+                item.write(to: &out)
+            }
+            out.byte(UInt8(ascii: "]"))
+        case let .object(fields):
+            out.byte(UInt8(ascii: "{"))
+            for (i, (key, value)) in fields.enumerated() {
+                if i > 0 { out.byte(UInt8(ascii: ",")) }
+                out.key(key)
+                value.write(to: &out)
+            }
+            out.byte(UInt8(ascii: "}"))
+        }
+    }
+}
+
+/// Appends JSON text to a byte buffer. Strings are escaped per RFC 8259; invalid UTF-8 in
+/// input lines has already been repaired to U+FFFD by `String(decoding:)`.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    @inline(__always) mutating func byte(_ b: UInt8) { bytes.append(b) }
+    mutating func raw(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func key(_ k: String) {
+        string(k)
+        byte(UInt8(ascii: ":"))
+    }
+
+    mutating func int(_ i: Int) {
+        if i >= 0 && i < 10 { bytes.append(UInt8(ascii: "0") + UInt8(i)); return }
+        bytes.append(contentsOf: String(i).utf8)
+    }
+
+    /// Finite doubles with up to 3 decimals (milliseconds with microsecond resolution);
+    /// non-finite values become null.
+    mutating func double(_ d: Double) {
+        guard d.isFinite else { raw("null"); return }
+        let scaled = (d * 1000).rounded()
+        if abs(scaled) < 9e15 {
+            let n = Int(scaled)
+            let sign = n < 0 ? "-" : ""
+            let a = abs(n)
+            let frac = a % 1000
+            var s = sign + String(a / 1000)
+            if frac != 0 {
+                var f = String(frac)
+                while f.count < 3 { f = "0" + f }
+                while f.hasSuffix("0") { f.removeLast() }
+                s += "." + f
+            }
+            bytes.append(contentsOf: s.utf8)
+        } else {
+            bytes.append(contentsOf: "\(d)".utf8)
+        }
+    }
+
+    mutating func string(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { utf8 in
+            var runStart = 0
+            for i in 0..<utf8.count {
+                let c = utf8[i]
+                if c >= 0x20 && c != 0x22 && c != 0x5C { continue }
+                if runStart < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
+                runStart = i + 1
+                switch c {
+                case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+                case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+                case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+                case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+                case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+                default:
+                    let hex = Array("0123456789abcdef".utf8)
+                    bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
+                }
+            }
+            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

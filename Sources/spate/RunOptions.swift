@@ -1,0 +1,44 @@
+import ArgumentParser
+import Spate
+
+/// Flags every subcommand shares: inputs, admission, timeouts, ordering, output.
+struct RunOptions: ParsableArguments {
+    @Argument(help: "Input files, one job per line ('-' or none: stdin).")
+    var files: [String] = []
+
+    @Option(name: .long, help: "Join timeout in seconds: stop waiting, report unfinished jobs as not ready (gevent joinall(timeout=)).")
+    var timeout: Double?
+
+    @Option(name: .long, help: "Per-job deadline in seconds: the job is cancelled and fails with job_timeout.")
+    var jobTimeout: Double?
+
+    @Option(name: [.short, .long], help: "Jobs in flight.")
+    var concurrency: Int = 1000
+
+    @Option(name: .long, help: "Jobs started per second, globally (0 = unlimited).")
+    var rate: Double = 0
+
+    @Flag(name: .long, help: "Write records in input order (default: completion order).")
+    var ordered = false
+
+    @Flag(name: [.short, .long], help: "No progress line and no summary on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard rate >= 0 else { throw ValidationError("--rate must not be negative") }
+        if let t = timeout, !(t >= 0) { throw ValidationError("--timeout must not be negative") }
+        if let t = jobTimeout, !(t > 0) { throw ValidationError("--job-timeout must be positive") }
+    }
+
+    var batchOptions: BatchOptions {
+        var o = BatchOptions()
+        o.concurrency = concurrency
+        o.rate = rate
+        o.joinTimeout = timeout
+        o.jobTimeout = jobTimeout
+        o.ordered = ordered
+        o.includeSource = files.count > 1
+        return o
+    }
+}

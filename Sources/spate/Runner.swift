@@ -1,0 +1,47 @@
+import Dispatch
+import Foundation
+import Glibc
+import Spate
+
+/// Wires a job kind to stdin/files, stdout, stderr and Ctrl-C; shared by every subcommand.
+enum Runner {
+    static func execute<Kind: JobKind>(kind: Kind, options: BatchOptions, reader: LineReader, hub: Hub,
+                                       command: String, unit: String, quiet: Bool) async -> ExitStatus {
+        signal(SIGPIPE, SIG_IGN)
+        let runner = BatchRunner(kind: kind, options: options, reader: reader, hub: hub)
+        let reporter = RunReporter(runner: runner, command: command, unit: unit, quiet: quiet)
+
+        // Ctrl-C: stop admitting, write unfinished jobs as not ready, flush, exit 130.
+        // A second Ctrl-C exits at once.
+        signal(SIGINT, SIG_IGN)
+        let interrupts = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        let count = InterruptCount()
+        interrupts.setEventHandler {
+            if count.increment() > 1 { _exit(130) }
+            runner.stop(.interrupted)
+        }
+        interrupts.resume()
+
+        reporter.start()
+        await runner.run()
+        reporter.stop()
+        interrupts.cancel()
+        hub.shutdown()
+
+        let status = ExitStatus.of(runner)
+        if let error = runner.readError { FileHandle.standardError.write(Data("\(command): input error: \(error)\n".utf8)) }
+        if runner.stoppedBecause == .outputFailed {
+            FileHandle.standardError.write(Data("\(command): cannot write records: \(String(cString: strerror(runner.outputError)))\n".utf8))
+        }
+        if !quiet && status != .outputClosed {
+            FileHandle.standardError.write(Data((reporter.summary() + "\n").utf8))
+        }
+        return status
+    }
+}
+
+final class InterruptCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func increment() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+}

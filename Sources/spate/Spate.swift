@@ -1,0 +1,20 @@
+import ArgumentParser
+import Foundation
+import Spate
+
+@main
+struct SpateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spate",
+        abstract: "Concurrent resolver, fetcher and crawler: one job per input line, one JSON record per job.",
+        discussion: """
+        Records go to stdout as JSON Lines (gevent's vocabulary: started, ready, successful,
+        value, exception); a summary and progress go to stderr.
+
+        Exit codes: 0 every job successful; 1 some failed or unfinished; 2 usage error;
+        130 interrupted (Ctrl-C); 141 stdout closed by the reader.
+        """,
+        version: "0.1.0",
+        subcommands: [Resolve.self]
+    )
+}
