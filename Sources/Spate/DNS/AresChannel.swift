@@ -12,7 +12,9 @@ import Glibc
 /// - `ARES_OPT_SOCK_STATE_CB` feeds our epoll (never `ares_fds`/`ares_process`: FD_SETSIZE);
 /// - `ARES_OPT_TIMEOUTMS`/`ARES_OPT_TRIES` are always explicit (the 5 s × 4 default is 75 s
 ///   worst case on a dead server);
-/// - `ARES_FLAG_STAYOPEN` avoids socket churn; `ARES_OPT_SOCK_RCVBUF` = 4 MiB because the
+/// - `ARES_FLAG_STAYOPEN` avoids socket churn; `ARES_FLAG_NOCHECKRESP` hands SERVFAIL,
+///   REFUSED and NOTIMP replies to us as such (without it, 1.18 skips the only server of
+///   the channel and reports `ECONNREFUSED`): spate's own retry loop decides what to retry; `ARES_OPT_SOCK_RCVBUF` = 4 MiB because the
 ///   default 208 KiB overflows at a few thousand in flight (14 % timeouts measured);
 /// - lookups `"b"`: DNS only, the hosts file is answered from memory (see ``HostsFile``).
 final class AresChannel {
@@ -31,7 +33,7 @@ final class AresChannel {
         let timeoutMs = Int32(max(1, (configuration.tryTimeout * 1000).rounded()))
         let me = Unmanaged.passUnretained(self).toOpaque()
         let rc: Int32 = configuration.resolvConfPath.withOptionalCString { path in
-            cspate_ares_init(&ch, ARES_FLAG_STAYOPEN, timeoutMs, 1, Int32(configuration.receiveBuffer),
+            cspate_ares_init(&ch, ARES_FLAG_STAYOPEN | ARES_FLAG_NOCHECKRESP, timeoutMs, 1, Int32(configuration.receiveBuffer),
                              path, aresSocketStateCallback, me)
         }
         guard rc == ARES_SUCCESS, let ch else {
