@@ -83,17 +83,18 @@ final class DNSFixture: Sendable {
 
     init() throws {
         let (udp, listener, port) = try Self.bindSockets()
-        var pipeFDs: [Int32] = [-1, -1]
-        guard pipe(&pipeFDs) == 0 else {
+        // The stop signal: one byte written to a socket pair (close-on-exec from creation).
+        var wakeFDs: [Int32] = [-1, -1]
+        let pairType = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, pairType, 0, &wakeFDs) == 0 else {
             let code = errno
             close(udp)
             close(listener)
-            throw SetupError(operation: "pipe", code: code)
+            throw SetupError(operation: "socketpair", code: code)
         }
-        for fd in pipeFDs { Self.setNonblockingCloexec(fd) }
 
         let shared = Shared()
-        let loop = Loop(shared: shared, udp: udp, listener: listener, wake: pipeFDs[0])
+        let loop = Loop(shared: shared, udp: udp, listener: listener, wake: wakeFDs[0])
         let context = Unmanaged.passRetained(loop).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(
@@ -105,12 +106,12 @@ final class DNSFixture: Sendable {
             }, context)
         guard rc == 0 else {
             Unmanaged<Loop>.fromOpaque(context).release()
-            for fd in [udp, listener, pipeFDs[0], pipeFDs[1]] { close(fd) }
+            for fd in [udp, listener, wakeFDs[0], wakeFDs[1]] { close(fd) }
             throw SetupError(operation: "pthread_create", code: rc)
         }
         self.port = port
         self.shared = shared
-        self.control = Mutex(Control(thread: thread, wakeWrite: pipeFDs[1]))
+        self.control = Mutex(Control(thread: thread, wakeWrite: wakeFDs[1]))
     }
 
     deinit {
