@@ -17,4 +17,24 @@ struct SpateCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Resolve.self]
     )
+
+    /// swift-argument-parser exits 64 (EX_USAGE) on usage errors; spate documents 2, like
+    /// most Unix tools (and curl, jq). Everything else — help, `ExitCode(n)` thrown by a
+    /// subcommand — goes through the parser's own exit path unchanged.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -47,4 +47,7 @@ public struct ResolveJob: JobKind {
     }
 
     public var unfinishedFields: [(String, JSONValue)] { [("resolver", .null)] }
+
+    /// Lookups run on the hub: submit and resume without a thread hop (see HubTaskExecutor).
+    public var taskExecutor: (any TaskExecutor)? { resolver.hub.taskExecutor }
 }

@@ -235,7 +235,7 @@ public actor Resolver {
         let pending = PendingQuery()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<RawReply, Never>) in
-                hub.execute { [self] in
+                let submit: @Sendable () -> Void = { [self] in
                     self.assumeIsolated { resolver in
                         guard let engine = resolver.engine else {
                             continuation.resume(returning: RawReply(status: ARES_EDESTRUCTION, bytes: [], server: resolver.servers[0]))
@@ -244,6 +244,8 @@ public actor Resolver {
                         engine.submit(pending, continuation, name: name, type: type.code, search: search, channel: channel)
                     }
                 }
+                // A job running on the hub (HubTaskExecutor) submits directly.
+                if hub.isOnHub { submit() } else { hub.execute(submit) }
             }
         } onCancel: {
             hub.execute { pending.cancel() }

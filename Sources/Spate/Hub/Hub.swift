@@ -39,6 +39,7 @@ public struct HubTimer: Sendable, Hashable {
 public final class Hub: SerialExecutor, @unchecked Sendable {
     private struct Inbox {
         var jobs: [UnownedJob] = []
+        var taskJobs: [UnownedJob] = []
         var work: [@Sendable () -> Void] = []
         var wakePending = false
         var stopping = false
@@ -62,7 +63,13 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     // Set once by the hub thread before `init` returns (the semaphore orders it).
     private nonisolated(unsafe) var hubThread = pthread_t()
 
+    /// Job tasks that prefer this executor run on the hub thread (see ``HubTaskExecutor``).
+    public private(set) var taskExecutor: HubTaskExecutor! = nil
+
     // Loop-confined state: touched on the hub thread only.
+    /// Set when the hub itself queued work during this turn: the next `epoll_wait` must
+    /// not block (no eventfd write is needed for work the hub queues for itself).
+    private var queuedLocally = false
     private var registrations: [Int32: Registration] = [:]
     private var nextGeneration: UInt32 = 1
     private var timers = TimerHeap()
@@ -77,6 +84,7 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         guard cspate_epoll_ctl(epfd, EPOLL_CTL_ADD, wakeFD, cspate_EPOLLIN, Hub.wakeToken) == 0 else {
             close(epfd); close(wakeFD); throw HubError.system("epoll_ctl", errno)
         }
+        taskExecutor = HubTaskExecutor(hub: self)
         let thread = Thread { self.runLoop() }
         thread.name = name
         thread.start()
@@ -95,6 +103,11 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
 
     /// Runs `work` on the hub thread on its next turn.
     public func execute(_ work: @escaping @Sendable () -> Void) {
+        if isOnHub {
+            inbox.withLock { $0.work.append(work) }
+            queuedLocally = true
+            return
+        }
         let signal = inbox.withLock { state -> Bool in
             state.work.append(work)
             return Hub.markWake(&state)
@@ -103,9 +116,19 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {
-        let unowned = UnownedJob(job)
+        enqueue(UnownedJob(job), task: false)
+    }
+
+    fileprivate func enqueue(_ job: UnownedJob, task: Bool) {
+        if isOnHub {
+            inbox.withLock { state in
+                if task { state.taskJobs.append(job) } else { state.jobs.append(job) }
+            }
+            queuedLocally = true
+            return
+        }
         let signal = inbox.withLock { state -> Bool in
-            state.jobs.append(unowned)
+            if task { state.taskJobs.append(job) } else { state.jobs.append(job) }
             return Hub.markWake(&state)
         }
         if signal { _ = cspate_eventfd_signal(wakeFD) }
@@ -206,22 +229,28 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         var events = [UInt32](repeating: 0, count: maxEvents)
         var datas = [UInt64](repeating: 0, count: maxEvents)
         var jobs: [UnownedJob] = []
+        var taskJobs: [UnownedJob] = []
         var work: [@Sendable () -> Void] = []
         let executor = asUnownedSerialExecutor()
+        let taskExecutor = self.taskExecutor.asUnownedTaskExecutor()
 
         while true {
             // 1. The queued batch: everything queued before this swap, nothing after it,
             //    so a job that re-enqueues work cannot starve socket events.
             let stopping = inbox.withLock { state -> Bool in
                 swap(&state.jobs, &jobs)
+                swap(&state.taskJobs, &taskJobs)
                 swap(&state.work, &work)
                 state.wakePending = false
                 return state.stopping
             }
+            queuedLocally = false
             for item in work { item() }
             work.removeAll(keepingCapacity: true)
             for job in jobs { job.runSynchronously(on: executor) }
             jobs.removeAll(keepingCapacity: true)
+            for job in taskJobs { job.runSynchronously(on: taskExecutor) }
+            taskJobs.removeAll(keepingCapacity: true)
             if stopping { break }
 
             // 2. The earliest deadline, rounded up to the next millisecond so that we
@@ -232,7 +261,9 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
                 if let d = source.nextDeadline(now: now) { deadline = min(deadline ?? d, d) }
             }
             var timeout: Int32 = -1
-            if let deadline {
+            if queuedLocally {
+                timeout = 0
+            } else if let deadline {
                 timeout = deadline <= now ? 0 : Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             }
 
@@ -270,13 +301,19 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         // complete their pending operations), then whatever was queued meanwhile.
         for source in sources.reversed() { source.shutdown() }
         sources.removeAll()
-        let (lateJobs, lateWork) = inbox.withLock { state -> ([UnownedJob], [@Sendable () -> Void]) in
-            state.stopped = true
-            defer { state.jobs.removeAll(); state.work.removeAll() }
-            return (state.jobs, state.work)
+        // Jobs queued meanwhile still run once (their tasks see cancellation or a destroyed
+        // resolver), so that no awaiting task is left suspended forever.
+        while true {
+            let (lateJobs, lateTaskJobs, lateWork) = inbox.withLock { state -> ([UnownedJob], [UnownedJob], [@Sendable () -> Void]) in
+                defer { state.jobs.removeAll(); state.taskJobs.removeAll(); state.work.removeAll() }
+                if state.jobs.isEmpty && state.taskJobs.isEmpty && state.work.isEmpty { state.stopped = true }
+                return (state.jobs, state.taskJobs, state.work)
+            }
+            if lateJobs.isEmpty && lateTaskJobs.isEmpty && lateWork.isEmpty { break }
+            for item in lateWork { item() }
+            for job in lateJobs { job.runSynchronously(on: executor) }
+            for job in lateTaskJobs { job.runSynchronously(on: taskExecutor) }
         }
-        for item in lateWork { item() }
-        for job in lateJobs { job.runSynchronously(on: executor) }
         for fd in registrations.keys { _ = cspate_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0) }
         registrations.removeAll()
         finished.signal()
@@ -291,5 +328,28 @@ public enum HubError: Error, CustomStringConvertible {
         switch self {
         case let .system(call, code): return "\(call) failed: \(String(cString: strerror(code)))"
         }
+    }
+}
+
+/// Lets job tasks run on the hub thread: `Task(executorPreference: hub.taskExecutor)`.
+///
+/// A separate object from the ``Hub`` (its `SerialExecutor`), sharing the hub's inbox: one
+/// object conforming to both protocols has crashed the runtime (apple/swift#71307).
+///
+/// Why spate's resolve jobs use it: measured on 2 cores, handing every job between the
+/// cooperative pool and the hub cost more (futex wake-ups, context switches) than the
+/// job's own work. On the hub, a lookup submits to c-ares directly and the c-ares callback
+/// resumes the task on the same thread, with no eventfd write and no thread wake-up.
+public final class HubTaskExecutor: TaskExecutor, @unchecked Sendable {
+    private unowned let hub: Hub
+
+    init(hub: Hub) { self.hub = hub }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        hub.enqueue(UnownedJob(job), task: true)
+    }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
     }
 }
