@@ -148,7 +148,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
             thread.start()
         }
         joinTimer?.cancel()
-        sink.flush()
+        sink.flush(wait: true)
     }
 
     /// Flushes buffered records (called periodically by the CLI).

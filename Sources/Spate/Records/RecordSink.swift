@@ -1,43 +1,42 @@
+import Foundation
 import Glibc
 import Synchronization
 
 /// Writes JSON Lines records to a file descriptor (stdout by default), in completion
 /// order or, with `ordered`, in job order.
 ///
-/// Records are buffered and written in 64 KiB blocks (and on ``flush()``, which the runner
-/// calls periodically so a pipe into jq sees records promptly). The lock is held across
-/// `write(2)`: a slow reader back-pressures the jobs, and records never interleave.
-/// A closed pipe (EPIPE) or another write error is reported once through `onError`.
+/// Records are collected in a buffer; full 64 KiB blocks (and whatever ``flush()`` finds,
+/// which the runner calls periodically so a pipe into jq sees records promptly) go to a
+/// writer thread. Jobs finish on the hub, and the hub must never sit in `write(2)` on a slow
+/// pipe while DNS replies wait; the block queue is bounded, so a reader that stops reading
+/// still back-pressures the jobs. A closed pipe (EPIPE) or another write error is reported
+/// once through `onError`.
 public final class RecordSink: Sendable {
     private struct State {
         var buffer: [UInt8] = []
         var pending: [Int: [UInt8]] = [:]
         var next = 0
-        var failed: Int32? = nil
         var written = 0
     }
 
-    private let fd: Int32
     public let ordered: Bool
     private let state = Mutex(State())
-    private let onError: @Sendable (Int32) -> Void
+    private let writer: BlockWriter
 
     public init(fd: Int32 = 1, ordered: Bool, onError: @escaping @Sendable (Int32) -> Void) {
-        self.fd = fd
         self.ordered = ordered
-        self.onError = onError
-        state.withLock { $0.buffer.reserveCapacity(128 * 1024) }
+        self.writer = BlockWriter(fd: fd, onError: onError)
+        state.withLock { $0.buffer.reserveCapacity(80 * 1024) }
     }
 
     /// The lowest job index not yet written (ordered mode).
     public var nextIndex: Int { state.withLock { $0.next } }
-    /// Records written so far.
+    /// Records accepted so far.
     public var written: Int { state.withLock { $0.written } }
 
     /// Adds the record of job `index` (without the trailing newline).
     public func emit(_ index: Int, _ record: [UInt8]) {
-        let error = state.withLock { s -> Int32? in
-            if s.failed != nil { return nil }
+        let block = state.withLock { s -> [UInt8]? in
             if ordered && index != s.next {
                 s.pending[index] = record
                 return nil
@@ -46,15 +45,16 @@ public final class RecordSink: Sendable {
             if ordered {
                 while let r = s.pending.removeValue(forKey: s.next) { append(&s, r) }
             }
-            if s.buffer.count >= 64 * 1024 { return writeOut(&s) }
-            return nil
+            return s.buffer.count >= 64 * 1024 ? take(&s) : nil
         }
-        if let error { onError(error) }
+        if let block { writer.submit(block) }
     }
 
-    public func flush() {
-        let error = state.withLock { s -> Int32? in s.failed == nil ? writeOut(&s) : nil }
-        if let error { onError(error) }
+    /// Hands the buffered records to the writer; with `wait`, returns once all are written.
+    public func flush(wait: Bool = false) {
+        let block = state.withLock { s -> [UInt8]? in s.buffer.isEmpty ? nil : take(&s) }
+        if let block { writer.submit(block) }
+        if wait { writer.drain() }
     }
 
     private func append(_ s: inout State, _ record: [UInt8]) {
@@ -64,20 +64,83 @@ public final class RecordSink: Sendable {
         s.written += 1
     }
 
-    private func writeOut(_ s: inout State) -> Int32? {
+    private func take(_ s: inout State) -> [UInt8] {
+        var block: [UInt8] = []
+        block.reserveCapacity(80 * 1024)
+        swap(&block, &s.buffer)
+        return block
+    }
+}
+
+/// A thread that writes blocks in order. `submit` waits while 16 blocks are queued.
+private final class BlockWriter: @unchecked Sendable {
+    private let fd: Int32
+    private let onError: @Sendable (Int32) -> Void
+    private let cond = NSCondition()
+    private var queue: [[UInt8]] = []
+    private var busy = false
+    private var failed = false
+    private var started = false
+
+    init(fd: Int32, onError: @escaping @Sendable (Int32) -> Void) {
+        self.fd = fd
+        self.onError = onError
+    }
+
+    func submit(_ block: [UInt8]) {
+        cond.lock()
+        if !started {
+            started = true
+            let t = Thread { [self] in run() }
+            t.name = "spate-writer"
+            t.start()
+        }
+        while queue.count >= 16 && !failed { cond.wait() }
+        if !failed { queue.append(block) }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    func drain() {
+        cond.lock()
+        while (!queue.isEmpty || busy) && !failed { cond.wait() }
+        cond.unlock()
+    }
+
+    private func run() {
+        while true {
+            cond.lock()
+            while queue.isEmpty { cond.wait() }
+            let block = queue.removeFirst()
+            busy = true
+            cond.broadcast()
+            cond.unlock()
+            let error = write(block)
+            cond.lock()
+            busy = false
+            if error != nil {
+                failed = true
+                queue.removeAll()
+            }
+            cond.broadcast()
+            cond.unlock()
+            if let error {
+                onError(error)
+                return
+            }
+        }
+    }
+
+    private func write(_ block: [UInt8]) -> Int32? {
         var off = 0
-        let count = s.buffer.count
-        while off < count {
-            let n = s.buffer.withUnsafeBytes { write(fd, $0.baseAddress! + off, count - off) }
+        while off < block.count {
+            let n = block.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, block.count - off) }
             if n < 0 {
                 if errno == EINTR { continue }
-                s.failed = errno
-                s.buffer.removeAll()
                 return errno
             }
             off += n
         }
-        s.buffer.removeAll(keepingCapacity: true)
         return nil
     }
 }
