@@ -38,7 +38,7 @@ public struct DNSServer: Sendable, Hashable, CustomStringConvertible {
 
     /// The `ip:port` form c-ares' `ares_set_servers_ports_csv` takes and records show.
     public var description: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     private static func bad(_ text: String) -> DNSError {

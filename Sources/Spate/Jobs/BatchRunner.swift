@@ -194,36 +194,20 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
             guard let line else { break }
             let i = index
             index += 1
+            // Validation happens before admission: a bad line never takes a slot.
+            let prepared: Result<Kind.Work, RecordException>? = kind.prepare(line)
+
+            // One critical section per line: count, admit (slot, ordered window, rate),
+            // register and start the task.
             gate.lock()
             stats.jobs += 1
-            if let reason = stopReason {
-                let drain = reason == .joinTimeout || reason == .interrupted
-                stats.unfinishedNotStarted += 1
-                gate.unlock()
-                guard drain && reader.allRegularFiles else {
-                    gate.lock(); inputFullyRead = false; gate.unlock()
-                    break
-                }
-                sink.emit(i, unfinishedRecord(i, line, started: false, reason: reason))
-                continue
-            }
-            gate.unlock()
-
-            let work: Kind.Work
-            switch kind.prepare(line) {
-            case let .failure(exception):
-                gate.lock()
+            if case let .failure(exception)? = prepared, stopReason == nil {
                 stats.failures[exception.type, default: 0] += 1
                 stats.latency.record(micros: 0)
                 gate.unlock()
                 sink.emit(i, finishedRecord(i, line, JobOutcome(value: .null, exception: exception, fields: kind.unfinishedFields), elapsed: 0))
                 continue
-            case let .success(w):
-                work = w
             }
-
-            // Admission: a free slot, the ordered window, then the rate.
-            gate.lock()
             while stopReason == nil && (inflight.count >= options.concurrency || i - sink.nextIndex >= window) {
                 readerWaiting = true
                 if options.ordered { _ = gate.wait(until: Date(timeIntervalSinceNow: 0.05)) } else { gate.wait() }
@@ -241,30 +225,27 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                 }
                 nextDue += interval
             }
-            if let reason = stopReason {
+            guard stopReason == nil, case let .success(work)? = prepared else {
+                // Stopped (join timeout, Ctrl-C, closed output): never started.
+                let reason = stopReason!
                 stats.unfinishedNotStarted += 1
+                let drain = (reason == .joinTimeout || reason == .interrupted) && reader.allRegularFiles
+                if !drain { inputFullyRead = false }
                 gate.unlock()
-                if (reason == .joinTimeout || reason == .interrupted) && reader.allRegularFiles {
-                    sink.emit(i, unfinishedRecord(i, line, started: false, reason: reason))
-                    continue
-                }
-                gate.lock(); inputFullyRead = false; gate.unlock()
-                break
+                if !drain { break }
+                sink.emit(i, unfinishedRecord(i, line, started: false, reason: reason))
+                continue
             }
-            inflight[i] = Entry(input: line, startedAt: monotonicNanos())
-            gate.unlock()
-
-            let task = Task(executorPreference: kind.taskExecutor) { [self] in
+            // Created under the lock: the task cannot reach `finish` before its entry exists.
+            var entry = Entry(input: line, startedAt: monotonicNanos())
+            entry.task = Task(executorPreference: kind.taskExecutor) { [self] in
                 let outcome = await kind.run(work)
                 finish(i, outcome)
             }
-            var timer: HubTimer? = nil
             if let jt = options.jobTimeout, let hub {
-                timer = hub.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in deadline(i) }
+                entry.timer = hub.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in deadline(i) }
             }
-            gate.lock()
-            inflight[i]?.task = task
-            inflight[i]?.timer = timer
+            inflight[i] = entry
             gate.unlock()
         }
         gate.lock()
