@@ -533,3 +533,32 @@ import Testing
         #expect(names.contains { !dead.queries(for: $0).isEmpty }, "the first resolver was never asked")
     }
 }
+
+/// Stops with stdin still open (a terminal, or a producer that goes on): the run must end
+/// without waiting for more input.
+@Suite(.serialized) struct OpenStdinTests {
+    @Test(arguments: ["interrupt", "join_timeout"])
+    func stopWithOpenStdinEndsPromptly(how: String) async throws {
+        let dns = try DNSFixture()
+        defer { dns.stop() }
+        dns.set("fast.open.test", .records([.a("192.0.2.31")]))
+        dns.set("drop.open.test", .drop)
+        var args = ["resolve", "--resolver", dns.address, "--no-hosts-file", "--dns-timeout", "10", "-"]
+        if how == "join_timeout" { args += ["--timeout", "0.5"] }
+        let process = try SpateProcess(args, input: .openPipe(Data("fast.open.test\ndrop.open.test\n".utf8)))
+        let start = Date()
+        while Date().timeIntervalSince(start) < 5 && dns.queries(for: "drop.open.test").isEmpty {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        if how == "interrupt" { process.interrupt() }
+        let result = await process.finish(timeLimit: 10)
+        #expect(!result.timedOut, "spate kept waiting for stdin after the stop")
+        #expect(result.exited && result.status == (how == "interrupt" ? 130 : 1), "\(EndToEndTests.describe(result))")
+        let records = try EndToEndTests.byJob(try EndToEndTests.records(result))
+        #expect(Set(records.keys) == [0, 1])
+        #expect(records[0]?["value"] as? String == "192.0.2.31")
+        #expect(records[1]?["ready"] as? Bool == false && records[1]?["started"] as? Bool == true)
+        #expect(records[1]?["reason"] as? String == (how == "interrupt" ? "interrupted" : "join_timeout"))
+        #expect(String(decoding: result.stderr, as: UTF8.self).contains("input not read to the end"))
+    }
+}

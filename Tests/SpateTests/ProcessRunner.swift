@@ -13,6 +13,8 @@ final class SpateProcess: @unchecked Sendable {
         case none
         /// Written into a pipe by a background thread, then closed.
         case bytes(Data)
+        /// Written into a pipe that is left open (like a terminal or a producer that goes on).
+        case openPipe(Data)
     }
 
     /// A finished (or killed) run.
@@ -79,6 +81,8 @@ final class SpateProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
     private let shared = Shared()
     private let launchedAt: Date
+    /// Keeps an `.openPipe` stdin open for the life of this object.
+    private var stdinKeeper: Pipe? = nil
 
     /// The read end of the child's stdout, for tests that read it themselves
     /// (`collectStdout: false`).
@@ -96,11 +100,12 @@ final class SpateProcess: @unchecked Sendable {
         switch input {
         case .none:
             process.standardInput = FileHandle.nullDevice
-        case .bytes:
+        case .bytes, .openPipe:
             let pipe = Pipe()
             process.standardInput = pipe
             stdinPipe = pipe
         }
+        stdinKeeper = stdinPipe
         process.terminationHandler = { [shared] p in
             let exited = p.terminationReason == .exit
             let waiters = shared.state.withLock { s -> [CheckedContinuation<Void, Never>] in
@@ -113,6 +118,10 @@ final class SpateProcess: @unchecked Sendable {
         launchedAt = Date()
         try Self.launchWithCleanSignalMask(process)
 
+        if case .openPipe(let data) = input, let stdinPipe {
+            let fd = stdinPipe.fileHandleForWriting.fileDescriptor
+            data.withUnsafeBytes { raw in _ = write(fd, raw.baseAddress!, raw.count) }
+        }
         if case .bytes(let data) = input, let stdinPipe {
             let handle = stdinPipe.fileHandleForWriting
             Self.thread("spate-e2e-stdin") {

@@ -161,6 +161,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         if stopReason != nil { gate.unlock(); return }
         stopReason = reason
         if reason == .outputFailed || reason == .outputClosed { outputErrno = err }
+        if !readerDone && !reader.allRegularFiles { inputFullyRead = false }
         let abandoned = inflight
         inflight.removeAll()
         stats.unfinishedRunning += abandoned.count
@@ -288,7 +289,10 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
 
     private func checkCompletion() {
         gate.lock()
-        guard !completed, readerDone, inflight.isEmpty, let c = completion else { gate.unlock(); return }
+        // After a stop, input that is not a regular file (a terminal, a pipe whose producer
+        // goes on) is not waited for: the reader may be blocked in read(2) indefinitely.
+        let readerFinished = readerDone || (stopReason != nil && !reader.allRegularFiles)
+        guard !completed, readerFinished, inflight.isEmpty, let c = completion else { gate.unlock(); return }
         completed = true
         completion = nil
         gate.unlock()
