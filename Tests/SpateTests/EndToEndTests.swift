@@ -562,3 +562,38 @@ import Testing
         #expect(String(decoding: result.stderr, as: UTF8.self).contains("input not read to the end"))
     }
 }
+
+/// Flags not covered above: --rate, --resolvers FILE, --hosts-file.
+@Suite(.serialized) struct FlagTests {
+    @Test func rateLimitsJobsPerSecond() async throws {
+        let dns = try DNSFixture()
+        defer { dns.stop() }
+        let names = (0..<11).map { "r\($0).rate.test" }
+        for n in names { dns.set(n, .records([.a("192.0.2.40")])) }
+        let file = try TempFile(lines: names, name: "rate")
+        defer { file.remove() }
+        let t0 = Date()
+        let result = try await runSpate(["resolve", "--resolver", dns.address, "--no-hosts-file", "--rate", "20", file.path])
+        let seconds = Date().timeIntervalSince(t0)
+        #expect(result.status == 0)
+        #expect(try EndToEndTests.records(result).count == 11)
+        // 11 jobs at 20/s: the 11th may start no earlier than 0.5 s after the first.
+        #expect(seconds >= 0.45, "11 jobs at --rate 20 took only \(seconds) s")
+    }
+
+    @Test func resolversFileAndHostsFile() async throws {
+        let dns = try DNSFixture()
+        defer { dns.stop() }
+        dns.set("via.file.test", .records([.a("192.0.2.41")]))
+        let resolvers = try TempFile(lines: ["# resolvers", dns.address, ""], name: "resolvers")
+        let hosts = try TempFile(lines: ["10.9.8.7 pinned.local"], name: "hosts")
+        let input = try TempFile(lines: ["via.file.test", "pinned.local"], name: "rf-input")
+        defer { resolvers.remove(); hosts.remove(); input.remove() }
+        let result = try await runSpate(["resolve", "--resolvers", resolvers.path, "--hosts-file", hosts.path, input.path])
+        #expect(result.status == 0, "\(EndToEndTests.describe(result))")
+        let map = try EndToEndTests.byJob(try EndToEndTests.records(result))
+        #expect(map[0]?["value"] as? String == "192.0.2.41" && map[0]?["resolver"] as? String == dns.address)
+        #expect(map[1]?["value"] as? String == "10.9.8.7" && map[1]?["source"] as? String == "hosts")
+        #expect(dns.queries(for: "pinned.local").isEmpty)
+    }
+}
