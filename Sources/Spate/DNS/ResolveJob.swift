@@ -16,6 +16,10 @@ public struct ResolveJob: JobKind {
         }
         let text = line.text
         if IPAddress.isIPv4(text) || (types != nil && IPAddress.isIPv6(text)) { return .success(text) }
+        if IPAddress.isIPv6(text) {
+            return .failure(RecordException(type: DNSError.Code.invalidInput.rawValue,
+                                            message: "IPv6 literal: the default (gethostbyname) mode answers IPv4 only; use --type PTR for a reverse lookup"))
+        }
         switch HostName.validate(text) {
         case let .success(name): return .success(name)
         case let .failure(e): return .failure(RecordException(type: e.code.rawValue, message: e.message))
@@ -46,7 +50,7 @@ public struct ResolveJob: JobKind {
         }
     }
 
-    public var unfinishedFields: [(String, JSONValue)] { [("resolver", .null)] }
+    public var emptyFields: [(String, JSONValue)] { [("resolver", .null)] }
 
     /// Lookups run on the hub: submit and resume without a thread hop (see HubTaskExecutor).
     public var taskExecutor: (any TaskExecutor)? { resolver.hub.taskExecutor }

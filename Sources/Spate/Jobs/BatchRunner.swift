@@ -34,8 +34,9 @@ public protocol JobKind: Sendable {
     func prepare(_ line: InputLine) -> Result<Work, RecordException>
     /// Runs the work. Must return promptly once its task is cancelled.
     func run(_ work: Work) async -> JobOutcome
-    /// Fields for a record of a job that did not finish (e.g. `resolver: null`).
-    var unfinishedFields: [(String, JSONValue)] { get }
+    /// Command fields for a record whose work produced no outcome — invalid input, or a
+    /// job unfinished at a stop (e.g. `resolver: null`).
+    var emptyFields: [(String, JSONValue)] { get }
     /// Where job tasks should run (nil = the global concurrent pool).
     var taskExecutor: (any TaskExecutor)? { get }
 }
@@ -206,7 +207,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                 stats.failures[exception.type, default: 0] += 1
                 stats.latency.record(micros: 0)
                 gate.unlock()
-                sink.emit(i, finishedRecord(i, line, JobOutcome(value: .null, exception: exception, fields: kind.unfinishedFields), elapsed: 0))
+                sink.emit(i, finishedRecord(i, line, JobOutcome(value: .null, exception: exception, fields: kind.emptyFields), elapsed: 0))
                 continue
             }
             while stopReason == nil && (inflight.count >= options.concurrency || i - sink.nextIndex >= window) {
@@ -349,7 +350,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         w.byte(UInt8(ascii: ",")); w.key("started"); w.raw(started ? "true" : "false")
         w.byte(UInt8(ascii: ",")); w.raw("\"ready\":false,\"successful\":false,\"value\":null,\"exception\":null")
         w.byte(UInt8(ascii: ",")); w.key("reason"); w.string(reason.rawValue)
-        tail(&w, kind.unfinishedFields)
+        tail(&w, kind.emptyFields)
         return w.bytes
     }
 }

@@ -94,7 +94,7 @@ public enum ExitStatus: Int32, Sendable {
         case .joinTimeout, nil: break
         }
         let s = runner.statistics
-        if runner.readError != nil { return .someFailed }
+        if runner.readError != nil || !runner.readToEnd { return .someFailed }
         return s.successful == s.jobs ? .allSuccessful : .someFailed
     }
 }
