@@ -123,3 +123,43 @@ CURLcode cspate_easy_getinfo_str(CURL *h, CURLINFO info, char **v) { return curl
 CURLcode cspate_easy_getinfo_ptr(CURL *h, CURLINFO info, void **v) { return curl_easy_getinfo(h, info, v); }
 CURLMcode cspate_multi_setopt_long(CURLM *m, CURLMoption opt, long v) { return curl_multi_setopt(m, opt, v); }
 CURLMcode cspate_multi_setopt_ptr(CURLM *m, CURLMoption opt, void *v) { return curl_multi_setopt(m, opt, v); }
+
+CURLcode cspate_easy_set_write(CURL *h, cspate_data_cb cb, void *userdata) {
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb);
+    return rc ? rc : curl_easy_setopt(h, CURLOPT_WRITEDATA, userdata);
+}
+CURLcode cspate_easy_set_header(CURL *h, cspate_data_cb cb, void *userdata) {
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cb);
+    return rc ? rc : curl_easy_setopt(h, CURLOPT_HEADERDATA, userdata);
+}
+CURLMcode cspate_multi_set_socket(CURLM *m, curl_socket_callback cb, void *userp) {
+    CURLMcode rc = curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, cb);
+    return rc ? rc : curl_multi_setopt(m, CURLMOPT_SOCKETDATA, userp);
+}
+CURLMcode cspate_multi_set_timer(CURLM *m, curl_multi_timer_callback cb, void *userp) {
+    CURLMcode rc = curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, cb);
+    return rc ? rc : curl_multi_setopt(m, CURLMOPT_TIMERDATA, userp);
+}
+int cspate_multi_next_done(CURLM *m, CURL **easy, CURLcode *result) {
+    int left;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(m, &left))) {
+        if (msg->msg == CURLMSG_DONE) {
+            *easy = msg->easy_handle;
+            *result = msg->data.result;
+            return 1;
+        }
+    }
+    return 0;
+}
+CURLMcode cspate_multi_timeout_action(CURLM *m, int *running) {
+    return curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, running);
+}
+const int cspate_CURL_POLL_IN = CURL_POLL_IN;
+const int cspate_CURL_POLL_OUT = CURL_POLL_OUT;
+const int cspate_CURL_POLL_INOUT = CURL_POLL_INOUT;
+const int cspate_CURL_POLL_REMOVE = CURL_POLL_REMOVE;
+const int cspate_CURL_CSELECT_IN = CURL_CSELECT_IN;
+const int cspate_CURL_CSELECT_OUT = CURL_CSELECT_OUT;
+const int cspate_CURL_CSELECT_ERR = CURL_CSELECT_ERR;
+const size_t cspate_CURL_WRITEFUNC_ERROR = 0xFFFFFFFF;

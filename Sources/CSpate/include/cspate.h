@@ -65,4 +65,26 @@ CURLcode cspate_easy_getinfo_ptr(CURL *h, CURLINFO info, void **v);
 CURLMcode cspate_multi_setopt_long(CURLM *m, CURLMoption opt, long v);
 CURLMcode cspate_multi_setopt_ptr(CURLM *m, CURLMoption opt, void *v);
 
+
+// Callback setters (function pointers through curl's varargs, typed here).
+typedef size_t (*cspate_data_cb)(char *ptr, size_t size, size_t nmemb, void *userdata);
+CURLcode cspate_easy_set_write(CURL *h, cspate_data_cb cb, void *userdata);
+CURLcode cspate_easy_set_header(CURL *h, cspate_data_cb cb, void *userdata);
+CURLMcode cspate_multi_set_socket(CURLM *m, curl_socket_callback cb, void *userp);
+CURLMcode cspate_multi_set_timer(CURLM *m, curl_multi_timer_callback cb, void *userp);
+/// Reads one completion: returns 1 and fills easy/result for a CURLMSG_DONE message
+/// (copied before curl_multi_remove_handle invalidates it), 0 when the queue is empty.
+int cspate_multi_next_done(CURLM *m, CURL **easy, CURLcode *result);
+/// curl_multi_socket_action with CURL_SOCKET_TIMEOUT.
+CURLMcode cspate_multi_timeout_action(CURLM *m, int *running);
+
+extern const int cspate_CURL_POLL_IN;
+extern const int cspate_CURL_POLL_OUT;
+extern const int cspate_CURL_POLL_INOUT;
+extern const int cspate_CURL_POLL_REMOVE;
+extern const int cspate_CURL_CSELECT_IN;
+extern const int cspate_CURL_CSELECT_OUT;
+extern const int cspate_CURL_CSELECT_ERR;
+extern const size_t cspate_CURL_WRITEFUNC_ERROR;
+
 #endif

@@ -11,6 +11,8 @@ public struct InputLine: Sendable {
     public var line: Int
     /// The line's full length in bytes when it exceeded ``LineReader/maxLineBytes``.
     public var oversizedBytes: Int?
+    /// The job index (0-based, in input order), set by the runner.
+    public var job = 0
 }
 
 /// Streams lines from files or stdin with constant memory: a fixed read buffer, lines

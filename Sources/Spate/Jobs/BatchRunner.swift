@@ -6,10 +6,17 @@ import Synchronization
 public struct RecordException: Error, Sendable, Equatable {
     public var type: String
     public var message: String
+    /// Extra members of the exception object (e.g. `curl_code`, `curl_message`).
+    public var details: [(String, JSONValue)]
 
-    public init(type: String, message: String) {
+    public init(type: String, message: String, details: [(String, JSONValue)] = []) {
         self.type = type
         self.message = message
+        self.details = details
+    }
+
+    public static func == (a: RecordException, b: RecordException) -> Bool {
+        a.type == b.type && a.message == b.message && JSONValue.object(a.details) == JSONValue.object(b.details)
     }
 }
 
@@ -19,6 +26,12 @@ public struct JobOutcome: Sendable {
     public var exception: RecordException?
     /// Command-specific fields, written after the common ones.
     public var fields: [(String, JSONValue)]
+    /// A class the summary counts (e.g. "2xx"), if any.
+    public var tally: String? = nil
+    /// Payload bytes, summed in the summary.
+    public var bytes = 0
+    /// Not written (an output filter such as `--match-status` dropped it); counted as filtered.
+    public var filtered = false
 
     public init(value: JSONValue, exception: RecordException?, fields: [(String, JSONValue)] = []) {
         self.value = value
@@ -39,10 +52,13 @@ public protocol JobKind: Sendable {
     var emptyFields: [(String, JSONValue)] { get }
     /// Where job tasks should run (nil = the global concurrent pool).
     var taskExecutor: (any TaskExecutor)? { get }
+    /// The `input` field for a line, when it must not be echoed as read (credentials).
+    func redact(_ text: String) -> String
 }
 
 extension JobKind {
     public var taskExecutor: (any TaskExecutor)? { nil }
+    public func redact(_ text: String) -> String { text }
 }
 
 /// Knobs shared by every subcommand.
@@ -193,9 +209,10 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                 gate.lock(); inputError = "\(error)"; gate.unlock()
                 break
             }
-            guard let line else { break }
+            guard var line else { break }
             let i = index
             index += 1
+            line.job = i
             // Validation happens before admission: a bad line never takes a slot.
             let prepared: Result<Kind.Work, RecordException>? = kind.prepare(line)
 
@@ -280,11 +297,18 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         }
         let micros = (now - entry.startedAt) / 1000
         if let e = outcome.exception { stats.failures[e.type, default: 0] += 1 } else { stats.successful += 1 }
+        if let tally = outcome.tally { stats.tallies[tally, default: 0] += 1 }
+        stats.bytes += outcome.bytes
+        if outcome.filtered { stats.filtered += 1 }
         stats.latency.record(micros: micros)
         if readerWaiting && inflight.count <= lowWater { gate.signal() }
         gate.unlock()
         if let timer = entry.timer { hub?.cancel(timer) }
-        sink.emit(index, finishedRecord(index, entry.input, outcome, elapsed: Double(micros) / 1000))
+        if outcome.filtered {
+            sink.skip(index)
+        } else {
+            sink.emit(index, finishedRecord(index, entry.input, outcome, elapsed: Double(micros) / 1000))
+        }
         checkCompletion()
     }
 
@@ -307,10 +331,10 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         w.key("job"); w.int(index)
         w.byte(UInt8(ascii: ",")); w.key("input")
         if let total = input.oversizedBytes {
-            w.string(input.text + "…")
+            w.string(kind.redact(input.text) + "…")
             w.byte(UInt8(ascii: ",")); w.key("input_bytes"); w.int(total)
         } else {
-            w.string(input.text)
+            w.string(kind.redact(input.text))
         }
         if options.includeSource {
             w.byte(UInt8(ascii: ",")); w.key("file"); w.string(input.file)
@@ -333,9 +357,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         w.byte(UInt8(ascii: ",")); w.key("value"); outcome.value.write(to: &w)
         w.byte(UInt8(ascii: ",")); w.key("exception")
         if let e = outcome.exception {
-            w.byte(UInt8(ascii: "{")); w.key("type"); w.string(e.type)
-            w.byte(UInt8(ascii: ",")); w.key("message"); w.string(e.message)
-            w.byte(UInt8(ascii: "}"))
+            JSONValue.object([("type", .string(e.type)), ("message", .string(e.message))] + e.details).write(to: &w)
         } else {
             w.raw("null")
         }

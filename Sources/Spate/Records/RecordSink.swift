@@ -43,7 +43,28 @@ public final class RecordSink: Sendable {
             }
             append(&s, record)
             if ordered {
-                while let r = s.pending.removeValue(forKey: s.next) { append(&s, r) }
+                // An empty pending entry is a skipped job (see `skip`).
+                while let r = s.pending.removeValue(forKey: s.next) {
+                    if r.isEmpty { s.next += 1 } else { append(&s, r) }
+                }
+            }
+            return s.buffer.count >= 64 * 1024 ? take(&s) : nil
+        }
+        if let block { writer.submit(block) }
+    }
+
+    /// Marks job `index` as done without a record (an output filter dropped it): in
+    /// ordered mode the jobs after it must not wait for it.
+    public func skip(_ index: Int) {
+        guard ordered else { return }
+        let block = state.withLock { s -> [UInt8]? in
+            if index != s.next {
+                s.pending[index] = []
+                return nil
+            }
+            s.next += 1
+            while let r = s.pending.removeValue(forKey: s.next) {
+                if r.isEmpty { s.next += 1 } else { append(&s, r) }
             }
             return s.buffer.count >= 64 * 1024 ? take(&s) : nil
         }

@@ -53,6 +53,11 @@ public final class RunReporter<Kind: JobKind>: @unchecked Sendable {
         let failures = s.failures.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         parts.append("\(s.failed) failed" + (failures.isEmpty ? "" : " (\(failures))"))
+        if !s.tallies.isEmpty {
+            parts.append("status " + s.tallies.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        if s.bytes > 0 { parts.append(String(format: "%.1f MB", Double(s.bytes) / 1e6)) }
+        if s.filtered > 0 { parts.append("\(s.filtered) filtered out") }
         if s.unfinished > 0 {
             parts.append("\(s.unfinished) unfinished (\(s.unfinishedRunning) running, \(s.unfinishedNotStarted) not started)")
         }

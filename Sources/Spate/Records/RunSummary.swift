@@ -52,6 +52,12 @@ public struct RunStatistics: Sendable {
     public var unfinishedRunning = 0
     public var unfinishedNotStarted = 0
     public var latency = LatencyHistogram()
+    /// Counts per class the job kind reports (fetch: "2xx", "4xx", …).
+    public var tallies: [String: Int] = [:]
+    /// Payload bytes (fetch: decoded body bytes).
+    public var bytes = 0
+    /// Finished jobs an output filter kept off stdout.
+    public var filtered = 0
 
     public init() {}
 

@@ -1,0 +1,239 @@
+import CSpate
+import Glibc
+
+/// libcurl's multi interface on the hub (DESIGN.md §2, §5). Loop-confined.
+///
+/// - `CURLMOPT_SOCKETFUNCTION` → the hub's epoll (watch/unwatch; `CURL_POLL_REMOVE` does not
+///   mean closed, so we only stop watching);
+/// - `CURLMOPT_TIMERFUNCTION` only records the deadline (one-shot, −1 deletes): acting on a
+///   0 ms timer inside the callback would re-enter curl (`CURLM_RECURSIVE_API_CALL`);
+/// - completions are drained with `curl_multi_info_read` after every `socket_action`, the
+///   result copied before `curl_multi_remove_handle` invalidates the message;
+/// - easy handles are pooled and `curl_easy_reset` between transfers (their connection
+///   cache and TLS sessions live in the multi).
+final class CurlMulti: HubSource {
+    private unowned let hub: Hub
+    private(set) var multi: UnsafeMutableRawPointer?
+    private var deadline: UInt64? = nil
+    private var idle: [UnsafeMutableRawPointer] = []
+    private var active: [UnsafeMutableRawPointer: Transfer] = [:]
+    private var running: Int32 = 0
+
+    init(hub: Hub, configuration: FetchConfiguration) {
+        self.hub = hub
+        CurlGlobal.initialize()
+        multi = curl_multi_init()
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        cspate_multi_set_socket(multi, curlSocketCallback, me)
+        cspate_multi_set_timer(multi, curlTimerCallback, me)
+        // HTTP/2 multiplexing when both sides speak it.
+        cspate_multi_setopt_long(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)
+        // Bound idle cached connections (default 4× handles) and so the fds they hold.
+        cspate_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, configuration.concurrency))
+        cspate_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.perHost)
+        cspate_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max(16, configuration.concurrency + configuration.concurrency / 4))
+    }
+
+    /// Starts a transfer; its continuation is resumed once, on the hub, with the result.
+    func start(_ t: Transfer, _ continuation: CheckedContinuation<TransferResult, Never>) {
+        if case .cancelled = t.state {
+            t.state = .finished
+            continuation.resume(returning: TransferResult(error: FetchError(.cancelled, "cancelled")))
+            return
+        }
+        guard let multi else {
+            continuation.resume(returning: TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
+            return
+        }
+        let h = idle.popLast() ?? curl_easy_init()!
+        t.handle = h
+        t.state = .running(continuation)
+        configure(h, t)
+        active[h] = t
+        let rc = curl_multi_add_handle(multi, h)
+        if rc != CURLM_OK {
+            finish(h, CURLE_FAILED_INIT)
+        }
+    }
+
+    /// Removes a running transfer (cancellation); it completes as `cancelled`.
+    func cancel(_ t: Transfer) {
+        switch t.state {
+        case .idle:
+            t.state = .cancelled
+        case let .running(c):
+            if let h = t.handle, let multi {
+                curl_multi_remove_handle(multi, h)
+                active[h] = nil
+                recycle(h)
+            }
+            t.handle = nil
+            t.state = .finished
+            c.resume(returning: TransferResult(error: FetchError(.cancelled, "cancelled")))
+        case .cancelled, .finished:
+            break
+        }
+    }
+
+    private func configure(_ h: UnsafeMutableRawPointer, _ t: Transfer) {
+        let r = t.request
+        let o = r.options
+        cspate_easy_setopt_str(h, CURLOPT_URL, r.url.full)
+        cspate_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1)
+        cspate_easy_setopt_str(h, CURLOPT_PROTOCOLS_STR, "http,https")
+        cspate_easy_setopt_str(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        cspate_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)   // spate follows, hop by hop
+        cspate_easy_setopt_ptr(h, CURLOPT_PRIVATE, Unmanaged.passUnretained(t).toOpaque())
+        t.errorBuffer[0] = 0
+        cspate_easy_setopt_ptr(h, CURLOPT_ERRORBUFFER, t.errorBuffer)
+        let me = Unmanaged.passUnretained(t).toOpaque()
+        cspate_easy_set_write(h, curlWriteCallback, me)
+        cspate_easy_set_header(h, curlHeaderCallback, me)
+        if let address = r.address {
+            // "host:port:address:port": curl connects there and never resolves the name
+            // (no threaded resolver); Host header and TLS SNI stay the URL's host.
+            let bracketed = address.contains(":") ? "[\(address)]" : address
+            let host = r.url.host.contains(":") ? "[\(r.url.host)]" : r.url.host
+            t.connectTo = curl_slist_append(nil, "\(host):\(r.url.port):\(bracketed):\(r.url.port)")
+            cspate_easy_setopt_ptr(h, CURLOPT_CONNECT_TO, UnsafeMutableRawPointer(t.connectTo))
+        }
+        for header in r.headers { t.headerList = curl_slist_append(t.headerList, header) }
+        if let list = t.headerList { cspate_easy_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
+        if r.method == "HEAD" {
+            cspate_easy_setopt_long(h, CURLOPT_NOBODY, 1)
+        } else if r.method != "GET" || r.body != nil {
+            cspate_easy_setopt_str(h, CURLOPT_CUSTOMREQUEST, r.method)
+        }
+        if let body = r.body {
+            cspate_easy_setopt_long(h, CURLOPT_POSTFIELDSIZE, body.count)
+            _ = body.withUnsafeBytes { cspate_easy_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress)) }
+        }
+        cspate_easy_setopt_str(h, CURLOPT_USERAGENT, o.userAgent)
+        cspate_easy_setopt_str(h, CURLOPT_ACCEPT_ENCODING, "")      // all curl can decode
+        cspate_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(o.connectTimeout * 1000))
+        cspate_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(o.maxTime * 1000))
+        cspate_easy_setopt_long(h, CURLOPT_HTTP_VERSION, o.httpVersion.curlValue)
+        cspate_easy_setopt_long(h, CURLOPT_PIPEWAIT, 1)
+        if o.maxBody < Int.max { cspate_easy_setopt_off(h, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(o.maxBody)) }
+        if o.insecure {
+            cspate_easy_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 0)
+            cspate_easy_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 0)
+        }
+        if let ca = o.caCert { cspate_easy_setopt_str(h, CURLOPT_CAINFO, ca) }
+        if let proxy = o.proxy { cspate_easy_setopt_str(h, CURLOPT_PROXY, proxy) } else { cspate_easy_setopt_str(h, CURLOPT_PROXY, "") }
+    }
+
+    // MARK: - Callbacks and loop
+
+    fileprivate func socketChanged(_ fd: Int32, _ what: Int32) {
+        if what == cspate_CURL_POLL_REMOVE {
+            hub.unwatch(fd: fd)
+            return
+        }
+        var events: UInt32 = 0
+        if what == cspate_CURL_POLL_IN || what == cspate_CURL_POLL_INOUT { events |= cspate_EPOLLIN }
+        if what == cspate_CURL_POLL_OUT || what == cspate_CURL_POLL_INOUT { events |= cspate_EPOLLOUT }
+        hub.watch(fd: fd, events: events) { [unowned self] flags in self.socketReady(fd, flags) }
+    }
+
+    fileprivate func timerChanged(_ ms: Int) {
+        deadline = ms < 0 ? nil : monotonicNanos() &+ UInt64(ms) &* 1_000_000
+    }
+
+    private func socketReady(_ fd: Int32, _ flags: UInt32) {
+        guard let multi else { return }
+        var mask: Int32 = 0
+        if flags & cspate_EPOLLIN != 0 { mask |= cspate_CURL_CSELECT_IN }
+        if flags & cspate_EPOLLOUT != 0 { mask |= cspate_CURL_CSELECT_OUT }
+        if flags & (cspate_EPOLLERR | cspate_EPOLLHUP) != 0 { mask |= cspate_CURL_CSELECT_ERR }
+        curl_multi_socket_action(multi, fd, mask, &running)
+        drain()
+    }
+
+    func nextDeadline(now: UInt64) -> UInt64? { deadline }
+
+    func tick(now: UInt64) {
+        guard let multi, let d = deadline, now >= d else { return }
+        deadline = nil
+        cspate_multi_timeout_action(multi, &running)
+        drain()
+    }
+
+    private func drain() {
+        guard let multi else { return }
+        var easy: UnsafeMutableRawPointer? = nil
+        var rc = CURLE_OK
+        while cspate_multi_next_done(multi, &easy, &rc) == 1 {
+            if let h = easy { finish(h, rc) }
+        }
+    }
+
+    private func finish(_ h: UnsafeMutableRawPointer, _ rc: CURLcode) {
+        guard let t = active.removeValue(forKey: h) else { return }
+        t.collect(rc)
+        if let multi { curl_multi_remove_handle(multi, h) }
+        t.handle = nil
+        recycle(h)
+        if case let .running(c) = t.state {
+            t.state = .finished
+            c.resume(returning: t.result)
+        }
+    }
+
+    private func recycle(_ h: UnsafeMutableRawPointer) {
+        curl_easy_reset(h)
+        if idle.count < 4096 { idle.append(h) } else { curl_easy_cleanup(h) }
+    }
+
+    func shutdown() {
+        for (h, t) in active {
+            if let multi { curl_multi_remove_handle(multi, h) }
+            curl_easy_cleanup(h)
+            t.handle = nil
+            if case let .running(c) = t.state {
+                t.state = .finished
+                c.resume(returning: TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
+            }
+        }
+        active.removeAll()
+        for h in idle { curl_easy_cleanup(h) }
+        idle.removeAll()
+        if let multi { curl_multi_cleanup(multi) }
+        multi = nil
+    }
+}
+
+@available(*, unavailable)
+extension CurlMulti: Sendable {}
+
+/// `curl_global_init` once per process, before the first handle.
+enum CurlGlobal {
+    private static let once: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+    static func initialize() { _ = once }
+}
+
+private let curlSocketCallback: curl_socket_callback = { _, fd, what, userp, _ in
+    guard let userp else { return 0 }
+    Unmanaged<CurlMulti>.fromOpaque(userp).takeUnretainedValue().socketChanged(fd, what)
+    return 0
+}
+
+private let curlTimerCallback: curl_multi_timer_callback = { _, ms, userp in
+    guard let userp else { return 0 }
+    Unmanaged<CurlMulti>.fromOpaque(userp).takeUnretainedValue().timerChanged(ms)
+    return 0
+}
+
+private let curlWriteCallback: cspate_data_cb = { ptr, size, nmemb, userdata in
+    guard let userdata else { return 0 }
+    let n = size * nmemb
+    let t = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
+    return t.received(UnsafeRawBufferPointer(start: ptr, count: n)) ? n : 0
+}
+
+private let curlHeaderCallback: cspate_data_cb = { ptr, size, nmemb, userdata in
+    guard let userdata else { return 0 }
+    let n = size * nmemb
+    Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue().headerLine(UnsafeRawBufferPointer(start: ptr, count: n))
+    return n
+}

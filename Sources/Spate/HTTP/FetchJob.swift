@@ -1,0 +1,78 @@
+/// A status list such as `200,3xx,404` for `--match-status` / `--filter-status`.
+public struct StatusFilter: Sendable {
+    private var exact: Set<Int> = []
+    private var classes: Set<Int> = []
+
+    public init(parsing text: String) throws {
+        for part in text.split(separator: ",").map({ $0.trimmingSpaces().lowercased() }) where !part.isEmpty {
+            if part.count == 3, part.hasSuffix("xx"), let c = Int(part.prefix(1)), (1...5).contains(c) {
+                classes.insert(c)
+            } else if let n = Int(part), (100...599).contains(n) {
+                exact.insert(n)
+            } else {
+                throw FetchError(.invalidURL, "bad status '\(part)' (want e.g. 200,3xx,404)")
+            }
+        }
+    }
+
+    public func matches(_ status: Int) -> Bool { exact.contains(status) || classes.contains(status / 100) }
+}
+
+/// `spate fetch`'s job: one URL per line.
+public struct FetchJob: JobKind {
+    public let fetcher: Fetcher
+    public var matchStatus: StatusFilter? = nil
+    public var filterStatus: StatusFilter? = nil
+
+    public init(fetcher: Fetcher) { self.fetcher = fetcher }
+
+    public func prepare(_ line: InputLine) -> Result<(FetchURL, Int), RecordException> {
+        if let total = line.oversizedBytes {
+            return .failure(RecordException(type: FetchError.Code.invalidURL.rawValue, message: "line is \(total) bytes long"))
+        }
+        switch FetchURL.parse(line.text, defaultScheme: fetcher.configuration.defaultScheme) {
+        case let .success(url): return .success((url, line.job))
+        case let .failure(e): return .failure(Self.exception(e))
+        }
+    }
+
+    public func run(_ work: (FetchURL, Int)) async -> JobOutcome {
+        let (url, job) = work
+        var saveName: String? = nil
+        if fetcher.configuration.saveDirectory != nil {
+            var h = SHA256()
+            h.update(Array(url.display.utf8))
+            saveName = "\(job)-\(h.finalize().prefix(16)).body"
+        }
+        let o = await fetcher.fetch(url, saveName: saveName)
+        var outcome: JobOutcome
+        switch o.result {
+        case let .success(value):
+            outcome = JobOutcome(value: value, exception: nil)
+        case let .failure(e):
+            outcome = JobOutcome(value: .null, exception: Self.exception(e))
+        }
+        if let status = o.status, o.result.failureValue == nil {
+            outcome.tally = "\(status / 100)xx"
+            if let m = matchStatus, !m.matches(status) { outcome.filtered = true }
+            if let f = filterStatus, f.matches(status) { outcome.filtered = true }
+        }
+        outcome.bytes = o.bytes
+        return outcome
+    }
+
+    static func exception(_ e: FetchError) -> RecordException {
+        var details: [(String, JSONValue)] = []
+        if let c = e.curlCode { details.append(("curl_code", .int(c))) }
+        if let m = e.curlMessage { details.append(("curl_message", .string(m))) }
+        return RecordException(type: e.code.rawValue, message: e.message, details: details)
+    }
+
+    public var emptyFields: [(String, JSONValue)] { [] }
+
+    /// Userinfo (`user:password@`) is used for the request but never written to a record.
+    public func redact(_ text: String) -> String { FetchURL.redactUserinfo(text) }
+
+    /// Fetches run on the hub: curl callbacks resume them without a thread hop.
+    public var taskExecutor: (any TaskExecutor)? { fetcher.hub.taskExecutor }
+}

@@ -1,0 +1,103 @@
+import CSpate
+
+/// A URL as spate fetches it, parsed and normalised by libcurl's URL API (the same parser
+/// the transfer will use, so spate and curl never disagree about a URL).
+public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
+    /// The full URL for the request (with userinfo, if any).
+    public let full: String
+    /// The URL without userinfo: what records show.
+    public let display: String
+    public let scheme: String
+    /// Host as in the URL (IPv6 without brackets), lowercased.
+    public let host: String
+    public let port: Int
+
+    public var description: String { display }
+    /// The per-host key: scheme, host and port.
+    public var origin: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    public var hostIsLiteral: Bool { IPAddress.isIPv4(host) || IPAddress.isIPv6(host) }
+
+    /// Removes `user:password@` from the authority of a URL-like string, valid or not.
+    public static func redactUserinfo(_ text: String) -> String {
+        let start = text.range(of: "://")?.upperBound ?? text.startIndex
+        let rest = text[start...]
+        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        guard let at = rest[..<end].lastIndex(of: "@") else { return text }
+        return String(text[..<start]) + String(text[text.index(after: at)...])
+    }
+
+    public static let allowedSchemes: Set<String> = ["http", "https"]
+
+    /// Parses a line: with "://" it is a URL; otherwise `defaultScheme://line`.
+    public static func parse(_ text: String, defaultScheme: String = "https") -> Result<FetchURL, FetchError> {
+        var t = text
+        if !t.contains("://") {
+            // "mailto:x", "file:/etc/passwd", "javascript:…": a scheme without "//" is not a bare host.
+            if let colon = t.firstIndex(of: ":"), t[..<colon].allSatisfy({ $0.isLetter }),
+               !(t[t.index(after: colon)...].first?.isNumber ?? false) {
+                let scheme = t[..<colon].lowercased()
+                if !allowedSchemes.contains(scheme) {
+                    return .failure(FetchError(.protocolDenied, "scheme '\(scheme)' is not allowed (http, https only)"))
+                }
+            }
+            t = defaultScheme + "://" + t
+        }
+        return parseAbsolute(t)
+    }
+
+    /// Resolves `location` (absolute or relative) against this URL, as a browser does.
+    public func resolve(_ location: String) -> Result<FetchURL, FetchError> {
+        guard let u = curl_url() else { return .failure(FetchError(.internal, "curl_url failed")) }
+        defer { curl_url_cleanup(u) }
+        guard curl_url_set(u, CURLUPART_URL, full, 0) == CURLUE_OK else {
+            return .failure(FetchError(.invalidURL, "bad base URL"))
+        }
+        let rc = curl_url_set(u, CURLUPART_URL, location, UInt32(CURLU_NON_SUPPORT_SCHEME))
+        guard rc == CURLUE_OK else {
+            return .failure(FetchError(.invalidURL, "bad redirect location '\(location.prefix(200))': \(String(cString: curl_url_strerror(rc)))"))
+        }
+        return FetchURL.from(u)
+    }
+
+    private static func parseAbsolute(_ text: String) -> Result<FetchURL, FetchError> {
+        guard let u = curl_url() else { return .failure(FetchError(.internal, "curl_url failed")) }
+        defer { curl_url_cleanup(u) }
+        let rc = curl_url_set(u, CURLUPART_URL, text, UInt32(CURLU_NON_SUPPORT_SCHEME))
+        guard rc == CURLUE_OK else {
+            return .failure(FetchError(.invalidURL, "\(String(cString: curl_url_strerror(rc)))"))
+        }
+        return from(u)
+    }
+
+    private static func part(_ u: OpaquePointer, _ what: CURLUPart, _ flags: Int32 = 0) -> String? {
+        var p: UnsafeMutablePointer<CChar>? = nil
+        guard curl_url_get(u, what, &p, UInt32(flags)) == CURLUE_OK, let p else { return nil }
+        defer { curl_free(p) }
+        return String(cString: p)
+    }
+
+    private static func from(_ u: OpaquePointer) -> Result<FetchURL, FetchError> {
+        guard let scheme = part(u, CURLUPART_SCHEME)?.lowercased() else {
+            return .failure(FetchError(.invalidURL, "no scheme"))
+        }
+        guard allowedSchemes.contains(scheme) else {
+            return .failure(FetchError(.protocolDenied, "scheme '\(scheme)' is not allowed (http, https only)"))
+        }
+        guard var host = part(u, CURLUPART_HOST), !host.isEmpty else {
+            return .failure(FetchError(.invalidURL, "no host"))
+        }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        host = host.lowercased()
+        if !IPAddress.isIPv4(host) && !IPAddress.isIPv6(host) {
+            if case let .failure(e) = HostName.validate(host) { return .failure(FetchError(.invalidURL, "host: \(e.message)")) }
+        }
+        let port = part(u, CURLUPART_PORT, CURLU_DEFAULT_PORT).flatMap { Int($0) } ?? (scheme == "https" ? 443 : 80)
+        // The fragment is never sent.
+        curl_url_set(u, CURLUPART_FRAGMENT, nil, 0)
+        guard let full = part(u, CURLUPART_URL) else { return .failure(FetchError(.invalidURL, "cannot rebuild URL")) }
+        curl_url_set(u, CURLUPART_USER, nil, 0)
+        curl_url_set(u, CURLUPART_PASSWORD, nil, 0)
+        let display = part(u, CURLUPART_URL) ?? full
+        return .success(FetchURL(full: full, display: display, scheme: scheme, host: host, port: port))
+    }
+}

@@ -1,0 +1,319 @@
+import CSpate
+import Foundation
+import Glibc
+
+/// What a fetch produced: the record's value (a completed transfer, any status) or the
+/// failure, plus the facts the summary counts.
+public struct FetchOutcome: Sendable {
+    public var result: Result<JSONValue, FetchError>
+    public var status: Int?
+    public var bytes: Int
+    public var attempts: Int
+}
+
+/// Bulk HTTP(S) on libcurl's multi interface, with every host resolved by c-ares.
+///
+/// An actor on the hub's executor: the multi handle, the host gates and the DNS cache are
+/// hub state, and the compiler checks that only hub code touches them. Jobs that run on the
+/// hub (``HubTaskExecutor``) enter it without a thread hop.
+public actor Fetcher {
+    public nonisolated let hub: Hub
+    public nonisolated let resolver: Resolver
+    public nonisolated let configuration: FetchConfiguration
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { hub.asUnownedSerialExecutor() }
+
+    private var multi: CurlMulti?
+    fileprivate var gates: [String: HostGate] = [:]
+    fileprivate var nextWaiter = 0
+    private var dns = DNSCache()
+
+    private init(hub: Hub, resolver: Resolver, configuration: FetchConfiguration) {
+        self.hub = hub
+        self.resolver = resolver
+        self.configuration = configuration
+    }
+
+    public static func start(on hub: Hub, resolver: Resolver, configuration: FetchConfiguration) async -> Fetcher {
+        let f = Fetcher(hub: hub, resolver: resolver, configuration: configuration)
+        await f.setUp()
+        return f
+    }
+
+    private func setUp() {
+        let m = CurlMulti(hub: hub, configuration: configuration)
+        hub.add(source: m)
+        multi = m
+    }
+
+    // MARK: - Fetch
+
+    /// Fetches `url` (following redirects when configured). `saveName` names the body file
+    /// under `saveDirectory`.
+    public func fetch(_ url: FetchURL, saveName: String? = nil) async -> FetchOutcome {
+        var current = url
+        var method = configuration.method
+        var body = configuration.body
+        var redirects: [JSONValue] = []
+        var visited: Set<String> = [url.full]
+        var attempts = 0
+        let savePath = saveName.flatMap { name in configuration.saveDirectory.map { $0 + "/" + name } }
+        while true {
+            let hop = await fetchHop(current, method: method, body: body, savePath: savePath)
+            attempts += hop.attempts
+            guard case let .success(r) = hop.result else {
+                return FetchOutcome(result: .failure(hop.result.failureValue!), status: nil, bytes: 0, attempts: attempts)
+            }
+            let location = r.header("Location")
+            if configuration.followRedirects, [301, 302, 303, 307, 308].contains(r.status), let location {
+                redirects.append(.object([("url", .string(current.display)), ("status", .int(r.status)), ("location", .string(location))]))
+                if redirects.count > configuration.maxRedirects {
+                    return FetchOutcome(result: .failure(FetchError(.tooManyRedirects, "more than \(configuration.maxRedirects) redirects")),
+                                        status: r.status, bytes: 0, attempts: attempts)
+                }
+                switch current.resolve(location) {
+                case let .failure(e):
+                    return FetchOutcome(result: .failure(FetchError(e.code, "redirect to '\(location.prefix(200))': \(e.message)")),
+                                        status: r.status, bytes: 0, attempts: attempts)
+                case let .success(next):
+                    if !visited.insert(next.full).inserted {
+                        return FetchOutcome(result: .failure(FetchError(.redirectLoop, "redirect loop back to \(next.display)")),
+                                            status: r.status, bytes: 0, attempts: attempts)
+                    }
+                    // 303, and 301/302 after a POST, continue as GET without a body (as browsers and curl do).
+                    if r.status == 303 || ((r.status == 301 || r.status == 302) && method == "POST") {
+                        method = "GET"
+                        body = nil
+                    }
+                    current = next
+                    continue
+                }
+            }
+            return FetchOutcome(result: .success(value(url, current, r, redirects: redirects, dnsMs: hop.dnsMs, attempts: attempts)),
+                                status: r.status, bytes: r.bytes, attempts: attempts)
+        }
+    }
+
+    private struct Hop {
+        var result: Result<TransferResult, FetchError>
+        var attempts: Int
+        var dnsMs: Double
+    }
+
+    /// One URL, with retries: resolve, wait for a per-host slot, transfer.
+    private func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?) async -> Hop {
+        var attempt = 0
+        var dnsMs = 0.0
+        while true {
+            attempt += 1
+            if Task.isCancelled { return Hop(result: .failure(FetchError(.cancelled, "cancelled")), attempts: attempt, dnsMs: dnsMs) }
+            let t0 = monotonicNanos()
+            let addresses = await resolve(url.host)
+            dnsMs = Double(monotonicNanos() - t0) / 1e6
+            var wait: Double? = nil
+            var outcome: Result<TransferResult, FetchError>
+            switch addresses {
+            case let .failure(e):
+                outcome = .failure(e)
+            case let .success(list):
+                guard await acquireSlot(url.origin) else {
+                    return Hop(result: .failure(FetchError(.cancelled, "cancelled")), attempts: attempt, dnsMs: dnsMs)
+                }
+                let request = TransferRequest(url: url, address: url.hostIsLiteral ? nil : list[0], method: method,
+                                              headers: configuration.headers, body: body, options: configuration, savePath: savePath)
+                let r = await transfer(request)
+                releaseSlot(url.origin)
+                if let e = r.error {
+                    outcome = .failure(e)
+                } else {
+                    outcome = .success(r)
+                    if [429, 502, 503, 504].contains(r.status) {
+                        wait = r.header("Retry-After").flatMap(Self.retryAfter)
+                        if wait == nil { wait = backoff(attempt) }
+                    }
+                }
+            }
+            if case let .failure(e) = outcome, e.isRetryable { wait = backoff(attempt) }
+            guard let delay = wait, attempt <= configuration.retries else {
+                return Hop(result: outcome, attempts: attempt, dnsMs: dnsMs)
+            }
+            try? await Task.sleep(nanoseconds: UInt64(min(delay, configuration.retryMaxWait) * 1e9))
+        }
+    }
+
+    /// Exponential back-off with jitter: base 250 ms × 2^(n−1), capped at 10 s, then a
+    /// uniformly random half to full of that (so synchronized failures spread out).
+    private func backoff(_ attempt: Int) -> Double {
+        let d = min(10.0, 0.25 * pow(2, Double(attempt - 1)))
+        return d / 2 + Double.random(in: 0...(d / 2))
+    }
+
+    /// `Retry-After`: delta-seconds or an HTTP-date.
+    static func retryAfter(_ value: String) -> Double? {
+        if let s = Double(value.trimmingSpaces()), s >= 0 { return s }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = f.date(from: value.trimmingSpaces()) else { return nil }
+        return max(0, date.timeIntervalSinceNow)
+    }
+
+    private func transfer(_ request: TransferRequest) async -> TransferResult {
+        let t = Transfer(request)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<TransferResult, Never>) in
+                guard let multi else {
+                    c.resume(returning: TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
+                    return
+                }
+                multi.start(t, c)
+            }
+        } onCancel: {
+            hub.execute { [self] in self.assumeIsolated { $0.multi?.cancel(t) } }
+        }
+    }
+
+    // MARK: - DNS, through c-ares, cached by TTL, one lookup per host at a time
+
+    private func resolve(_ host: String) async -> Result<[String], FetchError> {
+        if IPAddress.isIPv4(host) || IPAddress.isIPv6(host) { return .success([host]) }
+        let now = monotonicNanos()
+        if let hit = dns.lookup(host, now: now) { return hit }
+        if dns.pending[host] != nil {
+            return await withCheckedContinuation { c in dns.pending[host]!.append(c) }
+        }
+        dns.pending[host] = []
+        var result: Result<[String], FetchError>
+        var ttl = 300
+        let v4 = await resolver.gethostbyname(host)
+        if let e = v4.error, e.code == .noData {
+            let v6 = await resolver.query(host, types: [.AAAA])
+            if case let .success(.object(fields)) = v6.result, case let .array(items)? = fields.first?.1 {
+                let addresses = items.compactMap { item -> String? in
+                    if case let .object(kv) = item, case let .string(a)? = kv.first(where: { $0.0 == "address" })?.1 { return a }
+                    return nil
+                }
+                result = addresses.isEmpty ? .failure(FetchError.dns(e, host: host)) : .success(addresses)
+            } else {
+                result = .failure(FetchError.dns(v6.error ?? e, host: host))
+            }
+        } else if let e = v4.error {
+            result = .failure(FetchError.dns(e, host: host))
+        } else {
+            result = .success(v4.addresses)
+            ttl = v4.ttl ?? 3600
+        }
+        dns.store(host, result, ttl: ttl, now: monotonicNanos())
+        let waiters = dns.pending.removeValue(forKey: host) ?? []
+        for w in waiters { w.resume(returning: result) }
+        return result
+    }
+
+    // MARK: - The record's value
+
+    private func value(_ url: FetchURL, _ final: FetchURL, _ r: TransferResult, redirects: [JSONValue], dnsMs: Double, attempts: Int) -> JSONValue {
+        let contentType = r.header("Content-Type")
+        var title: JSONValue = .null
+        let isHTML = contentType.map { $0.lowercased().contains("html") } ?? (r.head.first == UInt8(ascii: "<"))
+        if isHTML, let t = HTMLTitle.extract(r.head) { title = .string(t) }
+        var fields: [(String, JSONValue)] = [
+            ("url", .string(url.display)),
+            ("final_url", .string(final.display)),
+            ("status", .int(r.status)),
+            ("http_version", .string(r.httpVersion)),
+            ("ip", .string(r.ip)),
+            ("port", .int(r.port)),
+            ("redirects", .array(redirects)),
+            ("content_type", contentType.map { .string($0) } ?? .null),
+            ("content_length", r.header("Content-Length").flatMap { Int($0) }.map { .int($0) } ?? .null),
+            ("bytes", .int(r.bytes)),
+            ("title", title),
+            ("body_sha256", .string(r.sha256)),
+            ("timings", .object([("dns", .double(dnsMs)), ("connect", .double(r.connect)), ("tls", .double(r.tls)),
+                                 ("ttfb", .double(r.ttfb)), ("total", .double(r.total))])),
+            ("attempts", .int(attempts)),
+        ]
+        if configuration.includeHeaders {
+            fields.append(("headers", .array(r.headers.map { .array([.string($0.0), .string($0.1)]) })))
+        }
+        if let saved = r.savedPath { fields.append(("saved", .string(saved))) }
+        return .object(fields)
+    }
+}
+
+/// Per-origin transfer slots (`--per-host`): a slow host never holds a slot another host
+/// could use, because each host has its own queue. Waiters are FIFO and cancellable.
+struct HostGate {
+    var active = 0
+    var waiters: [(id: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+}
+
+extension Fetcher {
+    /// Waits for a slot on `origin`; false when the job was cancelled while waiting.
+    fileprivate func acquireSlot(_ origin: String) async -> Bool {
+        var gate = gates[origin] ?? HostGate()
+        if gate.active < configuration.perHost && gate.waiters.isEmpty {
+            gate.active += 1
+            gates[origin] = gate
+            return true
+        }
+        nextWaiter += 1
+        let id = nextWaiter
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                if Task.isCancelled { c.resume(returning: false); return }
+                gates[origin, default: HostGate()].waiters.append((id, c))
+            }
+        } onCancel: {
+            hub.execute { [self] in
+                self.assumeIsolated { f in
+                    guard let i = f.gates[origin]?.waiters.firstIndex(where: { $0.id == id }) else { return }
+                    f.gates[origin]!.waiters.remove(at: i).continuation.resume(returning: false)
+                }
+            }
+        }
+    }
+
+    /// Frees a slot on `origin`, handing it to the next waiter.
+    fileprivate func releaseSlot(_ origin: String) {
+        guard var gate = gates[origin] else { return }
+        if !gate.waiters.isEmpty {
+            let next = gate.waiters.removeFirst()
+            gates[origin] = gate
+            next.continuation.resume(returning: true)
+            return
+        }
+        gate.active -= 1
+        gates[origin] = gate.active == 0 ? nil : gate
+    }
+}
+
+/// Host → addresses, kept for the answer's TTL (clamped to 1 s … 1 h; failures 5 s), with
+/// one lookup in flight per host and later askers waiting for it. Hub-confined.
+struct DNSCache {
+    private var entries: [String: (result: Result<[String], FetchError>, expires: UInt64)] = [:]
+    var pending: [String: [CheckedContinuation<Result<[String], FetchError>, Never>]] = [:]
+
+    func lookup(_ host: String, now: UInt64) -> Result<[String], FetchError>? {
+        guard let e = entries[host], e.expires > now else { return nil }
+        return e.result
+    }
+
+    mutating func store(_ host: String, _ result: Result<[String], FetchError>, ttl: Int, now: UInt64) {
+        if entries.count >= 100_000 { entries = entries.filter { $0.value.expires > now } }
+        if entries.count >= 100_000 { entries.removeAll() }
+        let seconds: Int
+        switch result {
+        case .success: seconds = min(3600, max(1, ttl))
+        case .failure: seconds = 5
+        }
+        entries[host] = (result, now &+ UInt64(seconds) &* 1_000_000_000)
+    }
+}
+
+extension Result {
+    var failureValue: Failure? {
+        if case let .failure(e) = self { return e }
+        return nil
+    }
+}

@@ -1,0 +1,167 @@
+import CSpate
+import Glibc
+
+/// What one HTTP request asks for (one hop; redirects are separate transfers).
+struct TransferRequest: Sendable {
+    var url: FetchURL
+    /// The address to connect to instead of resolving (CURLOPT_CONNECT_TO): c-ares resolved it.
+    var address: String?
+    var method: String
+    var headers: [String]
+    var body: [UInt8]?
+    var options: FetchConfiguration
+    /// Where to write the body, if anywhere.
+    var savePath: String?
+}
+
+/// What one transfer produced. Copied out of curl on the hub before the handle is reused.
+struct TransferResult: Sendable {
+    var error: FetchError?
+    var status = 0
+    var httpVersion = ""
+    var ip = ""
+    var port = 0
+    var headers: [(String, String)] = []
+    var bytes = 0
+    var sha256 = ""
+    var head: [UInt8] = []
+    var connect = 0.0, tls = 0.0, ttfb = 0.0, total = 0.0
+    var savedPath: String?
+
+    func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.last(where: { $0.0.lowercased() == lower })?.1
+    }
+}
+
+/// One transfer in flight: the easy handle's callbacks write here. Hub-confined; the
+/// `@unchecked Sendable` is for the cancellation handler that carries it to the hub.
+final class Transfer: @unchecked Sendable {
+    enum State {
+        case idle
+        case running(CheckedContinuation<TransferResult, Never>)
+        case cancelled
+        case finished
+    }
+
+    let request: TransferRequest
+    var state = State.idle
+    var handle: UnsafeMutableRawPointer? = nil
+    var headerList: UnsafeMutablePointer<curl_slist>? = nil
+    var connectTo: UnsafeMutablePointer<curl_slist>? = nil
+    /// CURLOPT_ERRORBUFFER: curl keeps the pointer, so it is not a Swift array.
+    let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+    var result = TransferResult()
+    var hasher = SHA256()
+    var overLimit = false
+    var saveFD: Int32 = -1
+    var saveErrno: Int32 = 0
+    static let headBytes = 256 * 1024
+
+    init(_ request: TransferRequest) {
+        self.request = request
+        errorBuffer[0] = 0
+    }
+
+    deinit {
+        errorBuffer.deallocate()
+        if let headerList { curl_slist_free_all(headerList) }
+        if let connectTo { curl_slist_free_all(connectTo) }
+        if saveFD >= 0 { close(saveFD) }
+    }
+
+    /// Body bytes (decoded): counted against the cap, hashed, the head kept for the title,
+    /// streamed to the save file.
+    func received(_ data: UnsafeRawBufferPointer) -> Bool {
+        result.bytes += data.count
+        if result.bytes > request.options.maxBody {
+            overLimit = true
+            return false
+        }
+        hasher.update(data)
+        if result.head.count < Transfer.headBytes {
+            result.head.append(contentsOf: data.prefix(Transfer.headBytes - result.head.count))
+        }
+        if let path = request.savePath {
+            if saveFD < 0 {
+                saveFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                if saveFD < 0 { saveErrno = errno; return false }
+            }
+            var off = 0
+            while off < data.count {
+                let n = write(saveFD, data.baseAddress! + off, data.count - off)
+                if n < 0 { if errno == EINTR { continue }; saveErrno = errno; return false }
+                off += n
+            }
+        }
+        return true
+    }
+
+    /// A header line. A new status line starts a new response (1xx, proxies): only the
+    /// final response's headers are kept.
+    func headerLine(_ data: UnsafeRawBufferPointer) {
+        var line = String(decoding: data, as: UTF8.self)
+        while line.hasSuffix("\r\n") || line.hasSuffix("\n") { line.removeLast() }
+        if line.hasPrefix("HTTP/") {
+            result.headers.removeAll()
+            return
+        }
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = String(line[..<colon])
+        let value = line[line.index(after: colon)...].trimmingSpaces()
+        result.headers.append((name, value))
+    }
+
+    /// Reads curl's info after CURLMSG_DONE.
+    func collect(_ rc: CURLcode) {
+        guard let h = handle else { return }
+        var code = 0
+        cspate_easy_getinfo_long(h, CURLINFO_RESPONSE_CODE, &code)
+        result.status = code
+        var version = 0
+        cspate_easy_getinfo_long(h, CURLINFO_HTTP_VERSION, &version)
+        switch Int32(version) {
+        case Int32(CURL_HTTP_VERSION_1_0): result.httpVersion = "1.0"
+        case Int32(CURL_HTTP_VERSION_1_1): result.httpVersion = "1.1"
+        case Int32(CURL_HTTP_VERSION_2_0): result.httpVersion = "2"
+        case Int32(CURL_HTTP_VERSION_3): result.httpVersion = "3"
+        default: result.httpVersion = ""
+        }
+        var ip: UnsafeMutablePointer<CChar>? = nil
+        if cspate_easy_getinfo_str(h, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK, let ip { result.ip = String(cString: ip) }
+        var port = 0
+        cspate_easy_getinfo_long(h, CURLINFO_PRIMARY_PORT, &port)
+        result.port = port
+        func ms(_ info: CURLINFO) -> Double {
+            var v: curl_off_t = 0
+            cspate_easy_getinfo_off(h, info, &v)
+            return Double(v) / 1000
+        }
+        result.connect = ms(CURLINFO_CONNECT_TIME_T)
+        let appconnect = ms(CURLINFO_APPCONNECT_TIME_T)
+        result.tls = appconnect > 0 ? max(0, appconnect - result.connect) : 0
+        result.ttfb = ms(CURLINFO_STARTTRANSFER_TIME_T)
+        result.total = ms(CURLINFO_TOTAL_TIME_T)
+        result.sha256 = hasher.finalize()
+        if saveFD >= 0 {
+            close(saveFD)
+            saveFD = -1
+            result.savedPath = request.savePath
+        } else if request.savePath != nil && rc == CURLE_OK && saveErrno == 0 {
+            // Empty body: still create the file, so `saved` always names a real file.
+            let fd = open(request.savePath!, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd >= 0 { close(fd); result.savedPath = request.savePath } else { saveErrno = errno }
+        }
+        if rc != CURLE_OK {
+            let buffer = String(cString: errorBuffer)
+            if overLimit {
+                result.error = FetchError(.bodyTooLarge, "body over --max-body \(request.options.maxBody) bytes (decoded); transfer aborted",
+                                          curlCode: Int(rc.rawValue), curlMessage: String(cString: curl_easy_strerror(rc)))
+            } else if saveErrno != 0 {
+                result.error = FetchError(.writeError, "--save \(request.savePath ?? ""): \(String(cString: strerror(saveErrno)))")
+            } else {
+                result.error = FetchError.curl(rc, errorBuffer: buffer)
+            }
+        }
+    }
+}

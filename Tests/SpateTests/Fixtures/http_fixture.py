@@ -1,0 +1,891 @@
+#!/usr/bin/env python3
+"""A scriptable HTTP(S) fixture server for `spate fetch` tests (loopback only).
+
+Standard library only (Python 3.11). Started by HTTPFixture.swift, or by hand:
+
+    python3 http_fixture.py [--dir DIR] [--no-tls] [--watch-stdin] [--verbose]
+
+Listens on 127.0.0.1 and ::1 (plain HTTP, the same port when it can get it) and on
+127.0.0.1 and ::1 for HTTPS (a throw-away CA and server certificate made with the
+`openssl` tool in DIR). Never on any other address. When ready it prints one JSON line:
+
+    {"http4": P, "http6": P|null, "https4": P|null, "https6": P|null, "ca": "DIR/ca.pem"|null}
+
+Behaviour is chosen by the request path (no scripting API); see ROUTES below or GET /.
+Statistics (connections and requests, per listener, overall and per Host header) are
+served by GET /__stats and zeroed by POST /__reset; those two never count themselves.
+A connection is counted from its first counted request (so a connection that only ever
+asks /__stats is not counted) until it closes; /__reset starts a new generation, and
+connections or requests from an older generation are not counted again until they make
+a new request.
+"""
+
+import argparse
+import email.utils
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+VERBOSE = False
+MAX_REQUEST_BODY = 64 << 20
+
+# The title served by /html-entities, and what it reads as once entities are decoded and
+# whitespace collapsed: "<b> Tom & Jerry's \u263a".
+ENTITY_TITLE_RAW = "\n   &lt;b&gt; Tom \t &amp;\n    Jerry&#39;s   &#x263A;  \n"
+
+ROUTES = """\
+/                         200 text/html, <title>spate fixture</title>
+/status/NNN               status NNN (200..599) with a small body (none for 204/304 or HEAD)
+/page?title=T&size=N&ctype=CT   text/html (or CT) with <title>T</title> (raw), N bytes in all
+/redirect?to=URL&code=C   C (301|302|303|307|308, default 302) to URL (absolute or relative)
+/redirect-chain/N?code=C  N hops (/redirect-chain/N-1 ... /redirect-chain/0), then 200
+/loop/a, /loop/b          302 to each other, forever
+/slow-headers?ms=N        sleep N ms, then 200
+/slow-body?ms=N&chunks=K&size=B   Content-Length K*B; K chunks of B bytes (default 16), N ms between
+/reset-mid-body?ms=N      Content-Length 100000, 1000 bytes, wait N ms (default 50), then RST
+/chunked?n=K              Transfer-Encoding: chunked, K chunks
+/gzip?size=N&force=1      gzip of N bytes of text when Accept-Encoding allows it (or force=1)
+/deflate?size=N&force=1   the same with Content-Encoding: deflate (zlib stream)
+/gzip-bomb?mb=N&enc=gzip|deflate  a compressed body that decodes to N MiB of zeros (always sent)
+/bad-gzip                 Content-Encoding: gzip with a body that is not gzip
+/big?bytes=N              N bytes, application/octet-stream
+/endless?ms=N             chunked, 16 KiB chunks (N ms apart), until the client goes away
+/retry-after?key=K&fail=N&after=S&code=C&date=1   first N requests for key K: C (default 503)
+                          with Retry-After: S (date=1: as an HTTP date S s ahead), then 200
+/headers                  the request headers as JSON
+/echo                     method, target, path, query, headers and body as JSON (any method)
+/response-headers?K=V...  200 with each K: V added as a response header
+/binary?size=N            application/octet-stream, bytes 0..255 repeated (default 256)
+/html-entities            a title full of entities, newlines and extra spaces
+/no-length                200 without Content-Length, body ends at connection close
+/empty-reply              close the connection without a reply
+/bad-response             a reply that is not HTTP, then close
+/__hold?ms=N              200 after N ms (counted, for measuring concurrency)
+/__stats                  the counters as JSON (not counted)
+/__reset                  (POST or GET) zero the counters (not counted)
+"""
+
+
+def log(message):
+    if VERBOSE:
+        sys.stderr.write("http_fixture: %s\n" % message)
+        sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------------------
+# Statistics
+
+
+def _new_counters():
+    return {
+        "connections_open": 0,
+        "connections_peak": 0,
+        "connections_total": 0,
+        "requests_active": 0,
+        "requests_peak": 0,
+        "requests_total": 0,
+    }
+
+
+class Stats:
+    """All counters, behind one lock."""
+
+    def __init__(self, listener_names):
+        self.lock = threading.Lock()
+        self.listener_names = list(listener_names)
+        self.generation = 0
+        self._zero()
+
+    def _zero(self):
+        self.listeners = {name: _new_counters() for name in self.listener_names}
+        self.total = _new_counters()
+        self.hosts = {}
+        self.paths = {}
+        self.retry_keys = {}
+        self.tls_handshake_failures = 0
+
+    def reset(self):
+        with self.lock:
+            self._zero()
+            self.generation += 1
+
+    def _groups(self, listener, host):
+        host_counters = self.hosts.get(host)
+        if host_counters is None:
+            host_counters = self.hosts[host] = _new_counters()
+        return (self.listeners[listener], self.total, host_counters)
+
+    def request_started(self, conn, host, path):
+        """Counts a request (and its connection, if not yet counted in this generation).
+        Returns a token for request_finished."""
+        with self.lock:
+            gen = self.generation
+            if conn.counted_generation != gen:
+                conn.counted_generation = gen
+                conn.counted_host = host
+                for c in self._groups(conn.listener, host):
+                    c["connections_open"] += 1
+                    c["connections_total"] += 1
+                    c["connections_peak"] = max(c["connections_peak"], c["connections_open"])
+            for c in self._groups(conn.listener, host):
+                c["requests_active"] += 1
+                c["requests_total"] += 1
+                c["requests_peak"] = max(c["requests_peak"], c["requests_active"])
+            self.paths[path] = self.paths.get(path, 0) + 1
+            return (gen, conn.listener, host)
+
+    def request_finished(self, token):
+        gen, listener, host = token
+        with self.lock:
+            if gen != self.generation:
+                return
+            for c in self._groups(listener, host):
+                c["requests_active"] -= 1
+
+    def connection_closed(self, conn):
+        with self.lock:
+            if conn.counted_generation != self.generation:
+                return
+            conn.counted_generation = -1
+            for c in self._groups(conn.listener, conn.counted_host):
+                c["connections_open"] -= 1
+
+    def retry_hit(self, key):
+        with self.lock:
+            n = self.retry_keys.get(key, 0) + 1
+            self.retry_keys[key] = n
+            return n
+
+    def handshake_failed(self):
+        with self.lock:
+            self.tls_handshake_failures += 1
+
+    def snapshot(self):
+        with self.lock:
+            return {
+                "generation": self.generation,
+                "total": dict(self.total),
+                "listeners": {k: dict(v) for k, v in self.listeners.items()},
+                "hosts": {k: dict(v) for k, v in self.hosts.items()},
+                "paths": dict(self.paths),
+                "retry_keys": dict(self.retry_keys),
+                "tls_handshake_failures": self.tls_handshake_failures,
+            }
+
+
+STATS = None  # set in main()
+
+# Compressed bomb bodies, by (encoding, MiB).
+_BOMBS = {}
+_BOMBS_LOCK = threading.Lock()
+
+
+def bomb_body(encoding, mib):
+    key = (encoding, mib)
+    with _BOMBS_LOCK:
+        body = _BOMBS.get(key)
+        if body is None:
+            if encoding == "deflate":
+                comp = zlib.compressobj(9, zlib.DEFLATED, 15)
+            else:
+                comp = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip wrapper
+            block = bytes(1 << 20)
+            parts = [comp.compress(block) for _ in range(mib)]
+            parts.append(comp.flush())
+            body = _BOMBS[key] = b"".join(parts)
+        return body
+
+
+TEXT_BLOCK = (
+    b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+    b"incididunt ut labore et dolore magna aliqua. 0123456789\n"
+) * 512
+
+
+def text_bytes(n):
+    out = bytearray()
+    while len(out) < n:
+        out += TEXT_BLOCK[: n - len(out)]
+    return bytes(out)
+
+
+def accepts(header_value, coding):
+    """True when an Accept-Encoding value allows `coding` (q-values honoured)."""
+    if not header_value:
+        return False
+    star = None
+    for item in header_value.split(","):
+        parts = [p.strip() for p in item.split(";")]
+        name = parts[0].lower()
+        q = 1.0
+        for p in parts[1:]:
+            if p.lower().startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        if name == coding or (coding == "gzip" and name == "x-gzip"):
+            return q > 0
+        if name == "*":
+            star = q > 0
+    return bool(star)
+
+
+# ---------------------------------------------------------------------------------------
+# Servers
+
+
+class ConnState:
+    """Per-connection bookkeeping for the statistics."""
+
+    __slots__ = ("listener", "counted_generation", "counted_host")
+
+    def __init__(self, listener):
+        self.listener = listener
+        self.counted_generation = -1
+        self.counted_host = ""
+
+
+class FixtureServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024
+    allow_reuse_address = True
+    address_family = socket.AF_INET
+    listener_name = "http4"
+    tls_context = None
+
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        # Plain TCPServer.server_bind: HTTPServer's version does a reverse lookup
+        # (getfqdn) that we do not want.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = "localhost"
+        self.server_port = self.server_address[1]
+
+    def finish_request(self, request, client_address):
+        # Runs in the per-connection thread, so a slow TLS handshake holds up nobody.
+        if self.tls_context is not None:
+            try:
+                request.settimeout(10)
+                request = self.tls_context.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError) as e:
+                STATS.handshake_failed()
+                log("TLS handshake failed from %s: %s" % (client_address, e))
+                return
+            try:
+                self.RequestHandlerClass(request, client_address, self)
+            finally:
+                try:
+                    request.close()
+                except OSError:
+                    pass
+        else:
+            self.RequestHandlerClass(request, client_address, self)
+
+    def handle_error(self, request, client_address):
+        if VERBOSE:
+            super().handle_error(request, client_address)
+
+
+class FixtureServer6(FixtureServer):
+    address_family = socket.AF_INET6
+
+
+class Abort(Exception):
+    """The handler already dealt with the connection (closed or reset it)."""
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "spate-fixture/1"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    timeout = 120  # idle keep-alive connections and stuck writes end eventually
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def setup(self):
+        super().setup()
+        self.conn_state = ConnState(self.server.listener_name)
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            pass
+        STATS.connection_closed(self.conn_state)
+
+    def handle(self):
+        try:
+            super().handle()
+        except (OSError, ssl.SSLError, Abort) as e:
+            # Client went away, reset, timed out, or we reset it on purpose.
+            log("connection ended: %r" % (e,))
+            self.close_connection = True
+
+    def log_message(self, format, *args):
+        log("%s %s" % (self.address_string(), format % args))
+
+    def __getattr__(self, name):
+        # Any method (GET, POST, PUT, DELETE, PATCH, OPTIONS, custom) goes to dispatch.
+        if name.startswith("do_") and name != "do_CONNECT":
+            return self.dispatch
+        raise AttributeError(name)
+
+    def read_request_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            body = bytearray()
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    raise ConnectionResetError("eof in chunked request body")
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    # trailers until an empty line
+                    while True:
+                        t = self.rfile.readline(65537)
+                        if t in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                if len(body) + size > MAX_REQUEST_BODY:
+                    raise ConnectionResetError("request body too large")
+                body += self.rfile.read(size)
+                self.rfile.readline(3)
+            return bytes(body)
+        length = self.headers.get("Content-Length")
+        if length:
+            n = int(length)
+            if n < 0 or n > MAX_REQUEST_BODY:
+                raise ConnectionResetError("bad request Content-Length")
+            data = self.rfile.read(n)
+            if len(data) != n:
+                raise ConnectionResetError("eof in request body")
+            return data
+        return b""
+
+    def wants_close(self):
+        return self.close_connection
+
+    def connection_header(self):
+        return "close" if self.close_connection else "keep-alive"
+
+    def send_all(self, data):
+        self.wfile.write(data)
+
+    def head_bytes(self, status, headers):
+        reason = self.responses.get(status, ("Status",))[0]
+        lines = ["HTTP/1.1 %d %s" % (status, reason)]
+        names = {k.lower() for k, _ in headers}
+        if "date" not in names:
+            lines.append("Date: " + self.date_time_string())
+        if "server" not in names:
+            lines.append("Server: " + self.server_version)
+        for k, v in headers:
+            lines.append("%s: %s" % (k, v))
+        if "connection" not in names:
+            lines.append("Connection: " + self.connection_header())
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+
+    def respond(self, status, body=b"", ctype="text/plain; charset=utf-8", headers=()):
+        """One complete response with Content-Length, sent in a single write."""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        no_body = status in (204, 304) or 100 <= status < 200
+        h = []
+        if ctype is not None and not no_body:
+            h.append(("Content-Type", ctype))
+        h.extend(headers)
+        if not no_body:
+            h.append(("Content-Length", str(len(body))))
+        data = self.head_bytes(status, h)
+        if not no_body and self.command != "HEAD":
+            data += body
+        self.send_all(data)
+
+    def respond_json(self, obj, status=200, headers=()):
+        self.respond(status, json.dumps(obj) + "\n", "application/json", headers)
+
+    def start_chunked(self, status=200, ctype="text/plain; charset=utf-8", headers=()):
+        h = [("Content-Type", ctype), ("Transfer-Encoding", "chunked")]
+        h.extend(headers)
+        self.send_all(self.head_bytes(status, h))
+
+    def send_chunk(self, data):
+        if self.command == "HEAD":
+            return
+        if data:
+            self.send_all(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def end_chunked(self):
+        if self.command != "HEAD":
+            self.send_all(b"0\r\n\r\n")
+
+    def reset_connection(self):
+        """Closes the socket with an RST (SO_LINGER {1, 0}), now."""
+        self.close_connection = True
+        sock = self.connection
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        # detach() gives up the fd even though rfile still refers to the socket object, so
+        # close() really closes it (and later shutdown/close calls fail harmlessly).
+        try:
+            fd = sock.detach()
+            os.close(fd)
+        except OSError:
+            pass
+        raise Abort("reset on purpose")
+
+    def close_now(self):
+        """Closes the connection (FIN), now, without a reply."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise Abort("closed on purpose")
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def dispatch(self):
+        target = urlsplit(self.path)
+        path = target.path or "/"
+        self.query = parse_qs(target.query, keep_blank_values=True)
+        try:
+            self.request_body = self.read_request_body()
+        except ValueError:
+            self.close_connection = True
+            self.respond(400, "bad request body framing\n")
+            return
+        if path == "/__stats":
+            self.respond_json(STATS.snapshot())
+            return
+        if path == "/__reset":
+            STATS.reset()
+            self.respond_json({"reset": True})
+            return
+        host = (self.headers.get("Host") or "").lower()
+        token = STATS.request_started(self.conn_state, host, path)
+        try:
+            self.route(path)
+        finally:
+            STATS.request_finished(token)
+
+    def q(self, name, default=None):
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def qint(self, name, default, lo=0, hi=1 << 62):
+        try:
+            return max(lo, min(hi, int(self.q(name, default))))
+        except (TypeError, ValueError):
+            return default
+
+    def route(self, path):
+        parts = path.split("/")
+        head = parts[1] if len(parts) > 1 else ""
+        handler = getattr(self, "r_" + head.replace("-", "_"), None) if head else self.r_index
+        if handler is None:
+            self.respond(404, "not found: %s\n" % path)
+            return
+        handler(parts[2:])
+
+    # -- routes --------------------------------------------------------------------------
+
+    def r_index(self, rest):
+        body = "<!doctype html><html><head><title>spate fixture</title></head><body><pre>\n%s</pre></body></html>\n"
+        self.respond(200, body % ROUTES.replace("&", "&amp;").replace("<", "&lt;"), "text/html; charset=utf-8")
+
+    def r_status(self, rest):
+        try:
+            code = int(rest[0])
+        except (IndexError, ValueError):
+            code = 0
+        if not 200 <= code <= 599:
+            self.respond(400, "status must be 200..599\n")
+            return
+        self.respond(code, "status %d\n" % code)
+
+    def r_page(self, rest):
+        title = self.q("title", "")
+        size = self.qint("size", 0)
+        ctype = self.q("ctype", "text/html; charset=utf-8")
+        start = "<!doctype html>\n<html><head><title>%s</title></head><body>\n" % title
+        end = "</body></html>\n"
+        body = (start + end).encode("utf-8")
+        pad = size - len(body)
+        if pad > 0:
+            body = start.encode("utf-8") + text_bytes(pad) + end.encode("utf-8")
+        self.respond(200, body, ctype)
+
+    def _redirect(self, code, location):
+        self.respond(code, "redirect to %s\n" % location, headers=[("Location", location)])
+
+    def r_redirect(self, rest):
+        to = self.q("to")
+        if to is None:
+            self.respond(400, "missing to=\n")
+            return
+        code = self.qint("code", 302)
+        if code not in (301, 302, 303, 307, 308):
+            self.respond(400, "code must be 301|302|303|307|308\n")
+            return
+        self._redirect(code, to)
+
+    def r_redirect_chain(self, rest):
+        try:
+            n = int(rest[0])
+        except (IndexError, ValueError):
+            self.respond(400, "usage: /redirect-chain/N\n")
+            return
+        if n <= 0:
+            self.respond(200, "end of chain\n")
+            return
+        code = self.qint("code", 302)
+        suffix = ("?code=%d" % code) if self.q("code") is not None else ""
+        self._redirect(code, "/redirect-chain/%d%s" % (n - 1, suffix))
+
+    def r_loop(self, rest):
+        other = {"a": "/loop/b", "b": "/loop/a"}.get(rest[0] if rest else "")
+        if other is None:
+            self.respond(404, "only /loop/a and /loop/b\n")
+            return
+        self._redirect(302, other)
+
+    def r_slow_headers(self, rest):
+        time.sleep(self.qint("ms", 1000) / 1000.0)
+        self.respond(200, "slow headers\n")
+
+    def r_slow_body(self, rest):
+        ms = self.qint("ms", 100)
+        chunks = self.qint("chunks", 10)
+        size = self.qint("size", 16, lo=1)
+        self.send_all(self.head_bytes(200, [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(chunks * size)),
+        ]))
+        if self.command == "HEAD":
+            return
+        piece = text_bytes(size)
+        for i in range(chunks):
+            if i:
+                time.sleep(ms / 1000.0)
+            self.send_all(piece)
+
+    def r_reset_mid_body(self, rest):
+        self.send_all(self.head_bytes(200, [
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", "100000"),
+        ]) + text_bytes(1000))
+        # Let the bytes leave the send buffer: an RST discards what is still queued.
+        time.sleep(self.qint("ms", 50) / 1000.0)
+        self.reset_connection()
+
+    def r_chunked(self, rest):
+        n = self.qint("n", 5)
+        self.start_chunked()
+        for i in range(n):
+            self.send_chunk(b"chunk %d\n" % i)
+        self.end_chunked()
+
+    def _compressed(self, coding):
+        size = self.qint("size", 1000)
+        data = text_bytes(size)
+        allowed = accepts(self.headers.get("Accept-Encoding", ""), coding) or self.q("force") == "1"
+        if not allowed:
+            self.respond(200, data, headers=[("Vary", "Accept-Encoding")])
+            return
+        if coding == "gzip":
+            body = gzip.compress(data, mtime=0)
+        else:
+            body = zlib.compress(data)
+        self.respond(200, body, headers=[("Content-Encoding", coding), ("Vary", "Accept-Encoding")])
+
+    def r_gzip(self, rest):
+        self._compressed("gzip")
+
+    def r_deflate(self, rest):
+        self._compressed("deflate")
+
+    def r_gzip_bomb(self, rest):
+        mib = self.qint("mb", 100, lo=0, hi=16384)
+        enc = "deflate" if self.q("enc") == "deflate" else "gzip"
+        self.respond(200, bomb_body(enc, mib), "text/html; charset=utf-8", [("Content-Encoding", enc)])
+
+    def r_bad_gzip(self, rest):
+        self.respond(200, b"this is not gzip at all " * 20, headers=[("Content-Encoding", "gzip")])
+
+    def r_big(self, rest):
+        n = self.qint("bytes", 1 << 20)
+        self.send_all(self.head_bytes(200, [
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", str(n)),
+        ]))
+        if self.command == "HEAD":
+            return
+        block = TEXT_BLOCK * 2  # 64 KiB-ish
+        view = memoryview(block)
+        left = n
+        while left > 0:
+            k = min(left, len(block))
+            self.send_all(view[:k])
+            left -= k
+
+    def r_endless(self, rest):
+        ms = self.qint("ms", 0)
+        self.start_chunked(ctype="application/octet-stream")
+        if self.command == "HEAD":
+            self.end_chunked()
+            return
+        block = text_bytes(16384)
+        while True:
+            self.send_chunk(block)
+            if ms:
+                time.sleep(ms / 1000.0)
+
+    def r_retry_after(self, rest):
+        key = self.q("key", "")
+        fail = self.qint("fail", 1)
+        after = self.q("after", "1")
+        code = self.qint("code", 503, lo=100, hi=599)
+        n = STATS.retry_hit(key)
+        if n <= fail:
+            if self.q("date") == "1":
+                try:
+                    seconds = float(after)
+                except ValueError:
+                    seconds = 1.0
+                value = email.utils.formatdate(time.time() + seconds, usegmt=True)
+            else:
+                value = after
+            self.respond(code, "attempt %d of key %s: %d\n" % (n, key, code), headers=[("Retry-After", value)])
+        else:
+            self.respond(200, "attempt %d of key %s: ok\n" % (n, key))
+
+    def _header_info(self):
+        raw = [[k, v] for k, v in self.headers.items()]
+        merged = {}
+        for k, v in raw:
+            k = k.lower()
+            merged[k] = v if k not in merged else merged[k] + ", " + v
+        return raw, merged
+
+    def r_headers(self, rest):
+        raw, merged = self._header_info()
+        self.respond_json({"headers": merged, "raw_headers": raw})
+
+    def r_echo(self, rest):
+        raw, merged = self._header_info()
+        target = urlsplit(self.path)
+        self.respond_json({
+            "method": self.command,
+            "target": self.path,
+            "path": target.path,
+            "query": target.query,
+            "version": self.request_version,
+            "headers": merged,
+            "raw_headers": raw,
+            "body": self.request_body.decode("utf-8", "replace"),
+            "body_length": len(self.request_body),
+        })
+
+    def r_response_headers(self, rest):
+        extra = []
+        for k, values in self.query.items():
+            for v in values:
+                extra.append((k, v))
+        self.respond(200, json.dumps(extra) + "\n", "application/json", headers=extra)
+
+    def r_binary(self, rest):
+        size = self.qint("size", 256)
+        data = (bytes(range(256)) * (size // 256 + 1))[:size]
+        self.respond(200, data, "application/octet-stream")
+
+    def r_html_entities(self, rest):
+        body = "<!doctype html>\n<html><head>\n<title>%s</title>\n</head><body>entities</body></html>\n" % ENTITY_TITLE_RAW
+        self.respond(200, body, "text/html; charset=utf-8")
+
+    def r_no_length(self, rest):
+        self.close_connection = True
+        self.send_all(self.head_bytes(200, [("Content-Type", "text/plain; charset=utf-8")]))
+        if self.command != "HEAD":
+            self.send_all(text_bytes(self.qint("size", 1000)))
+
+    def r_empty_reply(self, rest):
+        self.close_now()
+
+    def r_bad_response(self, rest):
+        self.send_all(b"SPDY/9 what is this\r\n\x00\x01\x02 garbage\r\n\r\n")
+        self.close_now()
+
+    def r___hold(self, rest):
+        time.sleep(self.qint("ms", 100) / 1000.0)
+        self.respond(200, "held\n")
+
+
+# ---------------------------------------------------------------------------------------
+# Start-up
+
+
+def make_certificates(directory):
+    """A throw-away CA and a server certificate for localhost, 127.0.0.1, ::1 and
+    *.fixture.test, made with the openssl tool. Returns (ca, cert, key) paths or None."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    ca_key = os.path.join(directory, "ca.key")
+    ca = os.path.join(directory, "ca.pem")
+    key = os.path.join(directory, "server.key")
+    csr = os.path.join(directory, "server.csr")
+    cert = os.path.join(directory, "server.pem")
+    ext = os.path.join(directory, "server.ext")
+    with open(ext, "w") as f:
+        f.write(
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\n"
+            "subjectKeyIdentifier=hash\n"
+            "authorityKeyIdentifier=keyid\n"
+            "subjectAltName=DNS:localhost,DNS:*.fixture.test,IP:127.0.0.1,IP:::1\n"
+        )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    commands = [
+        [openssl, "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "30",
+         "-subj", "/CN=spate fixture test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+        [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial",
+         str(int(time.time() * 1000)), "-out", cert, "-days", "30", "-sha256", "-extfile", ext],
+    ]
+    for cmd in commands:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            log("openssl failed: %s\n%s" % (" ".join(cmd), r.stderr.decode(errors="replace")))
+            return None
+    return ca, cert, key
+
+
+def tls_context(cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def make_server(cls, host, port, name, ctx=None):
+    server = cls((host, port), Handler)
+    server.listener_name = name
+    server.tls_context = ctx
+    return server
+
+
+def bind_pair(name4, name6, ctx=None):
+    """127.0.0.1 and ::1 listeners, on the same port when possible. The ::1 one is None
+    when IPv6 loopback is unavailable."""
+    last = None
+    for _ in range(50):
+        s4 = make_server(FixtureServer, "127.0.0.1", 0, name4, ctx)
+        port = s4.server_address[1]
+        try:
+            s6 = make_server(FixtureServer6, "::1", port, name6, ctx)
+            return s4, s6
+        except OSError as e:
+            last = e
+            s4.server_close()
+    log("no common port for 127.0.0.1 and ::1 (%s); separate ports" % (last,))
+    s4 = make_server(FixtureServer, "127.0.0.1", 0, name4, ctx)
+    try:
+        s6 = make_server(FixtureServer6, "::1", 0, name6, ctx)
+    except OSError as e:
+        log("no ::1 listener: %s" % (e,))
+        s6 = None
+    return s4, s6
+
+
+def main():
+    global VERBOSE, STATS
+    parser = argparse.ArgumentParser(description="spate fetch test fixture (loopback only)")
+    parser.add_argument("--dir", help="directory for the CA and certificates (default: a temp dir)")
+    parser.add_argument("--no-tls", action="store_true", help="no HTTPS listeners")
+    parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches end of file")
+    parser.add_argument("--verbose", action="store_true", help="log to stderr")
+    args = parser.parse_args()
+    VERBOSE = args.verbose
+
+    # A parent that started us from a thread with signals blocked passes its mask on.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    own_dir = None
+    directory = args.dir
+    if directory is None:
+        directory = own_dir = tempfile.mkdtemp(prefix="spate-http-fixture-")
+    else:
+        os.makedirs(directory, exist_ok=True)
+
+    try:
+        servers = []
+        http4, http6 = bind_pair("http4", "http6")
+        servers += [http4] + ([http6] if http6 else [])
+        ca = None
+        https4 = https6 = None
+        if not args.no_tls:
+            made = make_certificates(directory)
+            if made:
+                ca, cert, key = made
+                ctx = tls_context(cert, key)
+                https4, https6 = bind_pair("https4", "https6", ctx)
+                servers += [https4] + ([https6] if https6 else [])
+        STATS = Stats(s.listener_name for s in servers)
+        for s in servers:
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.25},
+                             name="serve-" + s.listener_name, daemon=True).start()
+        ready = {
+            "http4": http4.server_address[1],
+            "http6": http6.server_address[1] if http6 else None,
+            "https4": https4.server_address[1] if https4 else None,
+            "https6": https6.server_address[1] if https6 else None,
+            "ca": ca,
+        }
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+        if args.watch_stdin:
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        else:
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if own_dir:
+            shutil.rmtree(own_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
