@@ -126,24 +126,7 @@ fi
 # From here on: loopback only. No client may pick up a proxy (the installs above may have needed one).
 unset http_proxy https_proxy ftp_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY FTP_PROXY ALL_PROXY NO_PROXY
 
-# ---------------------------------------------------------------- 2. data + nginx
-mem_lists=()
-if [ "$RUN_SPATE" = 1 ] && [ "$SKIP_MEMORY" != 1 ]; then mem_lists=("$MEM_SMALL" "$MEM_BIG"); fi
-log "site: $N pages in ${WWW#"$ROOT"/} (written once; the first time takes a minute or two)"
-HTTP_BASE="$BASE" python3 "$BENCH/gen-site.py" "$WWW" "$DATA" "$N" $LISTS "${mem_lists[@]+"${mem_lists[@]}"}"
-urls() { printf '%s\n' "$DATA/urls-$1.txt"; }
-
-# curl config for a list: url = "..." + output = "/dev/null" per URL (rebuilt when the list is newer)
-curlrc() { # COUNT -> path
-  local list f
-  list="$(urls "$1")"; f="$DATA/urls-$1.curlrc"
-  if [ ! -s "$f" ] || [ "$list" -nt "$f" ]; then
-    awk 'NF { printf "url = \"%s\"\noutput = \"/dev/null\"\n", $1 }' "$list" > "$f.tmp"
-    mv "$f.tmp" "$f"
-  fi
-  printf '%s\n' "$f"
-}
-
+# ---------------------------------------------------------------- 2a. port check (before any slow work)
 port_free() { # HOST PORT -> 0 if nothing holds HOST:PORT (TCP)
   python3 - "$1" "$2" <<'PY'
 import socket, sys
@@ -190,16 +173,36 @@ trap 'exit 143' TERM
 
 stop_nginx   # a leftover from an interrupted run (or from KEEP_HTTP=1)
 
+holder() { ss -Hltnp "sport = :$HTTP_PORT" 2>/dev/null | awk '{ print $4, $NF }' | head -n 3 | paste -sd ';' -; }
 port_free 127.0.0.1 "$HTTP_PORT" ||
-  die "127.0.0.1:$HTTP_PORT is in use (another web server? $(ss -Hltnp "sport = :$HTTP_PORT" 2>/dev/null | awk '{print $NF}' | head -n 1)). Stop it or choose another port with HTTP_PORT=."
+  die "127.0.0.1:$HTTP_PORT is in use (held by: $(holder)). Stop that server or choose another port with HTTP_PORT=."
 LISTEN6=1
 if port_free ::1 "$HTTP_PORT"; then :; else
   case $? in
-    1) die "[::1]:$HTTP_PORT is in use (another web server?). Stop it or choose another port with HTTP_PORT=." ;;
+    1) die "[::1]:$HTTP_PORT is in use (held by: $(holder)). Stop that server or choose another port with HTTP_PORT=." ;;
     *) LISTEN6=0; note "no [::1]:$HTTP_PORT listener: ::1 cannot be bound here (IPv6 off?)" ;;
   esac
 fi
 
+# ---------------------------------------------------------------- 2b. site, URL lists
+mem_lists=()
+[ "$SKIP_MEMORY" != 1 ] && mem_lists=("$MEM_SMALL" "$MEM_BIG")   # written even when spate is skipped
+log "site: $N pages in ${WWW#"$ROOT"/} (written once; the first time takes a minute or two)"
+HTTP_BASE="$BASE" python3 "$BENCH/gen-site.py" "$WWW" "$DATA" "$N" $LISTS "${mem_lists[@]+"${mem_lists[@]}"}"
+urls() { printf '%s\n' "$DATA/urls-$1.txt"; }
+
+# curl config for a list: url = "..." + output = "/dev/null" per URL (rebuilt when the list is newer)
+curlrc() { # COUNT -> path
+  local list f
+  list="$(urls "$1")"; f="$DATA/urls-$1.curlrc"
+  if [ ! -s "$f" ] || [ "$list" -nt "$f" ]; then
+    awk 'NF { printf "url = \"%s\"\noutput = \"/dev/null\"\n", $1 }' "$list" > "$f.tmp"
+    mv "$f.tmp" "$f"
+  fi
+  printf '%s\n' "$f"
+}
+
+# ---------------------------------------------------------------- 2c. nginx
 NOFILE="$(ulimit -Hn)"; [ "$NOFILE" = unlimited ] && NOFILE=65536
 WORKER_CONN=$(( NOFILE / 2 < 16384 ? NOFILE / 2 : 16384 ))
 cat > "$NGX/nginx.conf" <<EOF
@@ -397,7 +400,11 @@ print("Python %d.%d.%d" % sys.version_info[:3], "aiohttp", aiohttp.__version__)'
 } > "$META"
 
 python3 "$BENCH/report_http.py" "$META" "$TSV" > "$RAW/report.md"
-cp "$RAW/report.md" "$RESULTS/http-latest.md"
 echo
-cat "$RESULTS/http-latest.md"
-log "saved: Benchmarks/results/http-latest.md (raw files: ${RAW#"$ROOT"/})"
+cat "$RAW/report.md"
+if [ "$(wc -l < "$TSV")" -gt 1 ]; then
+  cp "$RAW/report.md" "$RESULTS/http-latest.md"
+  log "saved: Benchmarks/results/http-latest.md (raw files: ${RAW#"$ROOT"/})"
+else
+  log "nothing was measured: Benchmarks/results/http-latest.md left as it was (report: ${RAW#"$ROOT"/}/report.md)"
+fi

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <errno.h>
 #include <sys/time.h>
+#include <openssl/evp.h>
 
 const uint32_t cspate_EPOLLIN = EPOLLIN;
 const uint32_t cspate_EPOLLOUT = EPOLLOUT;
@@ -163,3 +164,24 @@ const int cspate_CURL_CSELECT_IN = CURL_CSELECT_IN;
 const int cspate_CURL_CSELECT_OUT = CURL_CSELECT_OUT;
 const int cspate_CURL_CSELECT_ERR = CURL_CSELECT_ERR;
 const size_t cspate_CURL_WRITEFUNC_ERROR = 0xFFFFFFFF;
+
+void *cspate_sha256_new(void) {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) { EVP_MD_CTX_free(ctx); return NULL; }
+    return ctx;
+}
+void cspate_sha256_update(void *ctx, const void *data, size_t len) {
+    if (ctx) EVP_DigestUpdate((EVP_MD_CTX *)ctx, data, len);
+}
+void cspate_sha256_final_hex(void *ctx, char out[65]) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[32];
+    unsigned int n = 0;
+    out[0] = 0;
+    if (!ctx) return;
+    EVP_DigestFinal_ex((EVP_MD_CTX *)ctx, md, &n);
+    EVP_MD_CTX_free((EVP_MD_CTX *)ctx);
+    for (unsigned int i = 0; i < n && i < 32; i++) { out[2*i] = hex[md[i] >> 4]; out[2*i+1] = hex[md[i] & 15]; }
+    out[2*n] = 0;
+}
+void cspate_sha256_free(void *ctx) { if (ctx) EVP_MD_CTX_free((EVP_MD_CTX *)ctx); }

@@ -78,6 +78,13 @@ int cspate_multi_next_done(CURLM *m, CURL **easy, CURLcode *result);
 /// curl_multi_socket_action with CURL_SOCKET_TIMEOUT.
 CURLMcode cspate_multi_timeout_action(CURLM *m, int *running);
 
+// ---- SHA-256 through OpenSSL's EVP (SHA-NI where the CPU has it) -------------------
+void *cspate_sha256_new(void);
+void cspate_sha256_update(void *ctx, const void *data, size_t len);
+/// Writes 64 lowercase hex digits and a NUL to out, and frees ctx.
+void cspate_sha256_final_hex(void *ctx, char out[65]);
+void cspate_sha256_free(void *ctx);
+
 extern const int cspate_CURL_POLL_IN;
 extern const int cspate_CURL_POLL_OUT;
 extern const int cspate_CURL_POLL_INOUT;

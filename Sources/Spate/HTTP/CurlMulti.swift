@@ -9,8 +9,8 @@ import Glibc
 ///   0 ms timer inside the callback would re-enter curl (`CURLM_RECURSIVE_API_CALL`);
 /// - completions are drained with `curl_multi_info_read` after every `socket_action`, the
 ///   result copied before `curl_multi_remove_handle` invalidates the message;
-/// - easy handles are pooled and `curl_easy_reset` between transfers (their connection
-///   cache and TLS sessions live in the multi).
+/// - easy handles are pooled and reused without `curl_easy_reset` (their connection
+///   cache and TLS sessions live in the multi); shared options are set once per handle.
 final class CurlMulti: HubSource {
     private unowned let hub: Hub
     private(set) var multi: UnsafeMutableRawPointer?
@@ -18,9 +18,14 @@ final class CurlMulti: HubSource {
     private var idle: [UnsafeMutableRawPointer] = []
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var running: Int32 = 0
+    private let configuration: FetchConfiguration
+    /// The request headers (`-H`), one list shared by every handle.
+    private var headerList: UnsafeMutablePointer<curl_slist>? = nil
 
     init(hub: Hub, configuration: FetchConfiguration) {
         self.hub = hub
+        self.configuration = configuration
+        for header in configuration.headers { headerList = curl_slist_append(headerList, header) }
         CurlGlobal.initialize()
         multi = curl_multi_init()
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -45,7 +50,7 @@ final class CurlMulti: HubSource {
             continuation.resume(returning: TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
             return
         }
-        let h = idle.popLast() ?? curl_easy_init()!
+        let h = idle.popLast() ?? newHandle()
         t.handle = h
         t.state = .running(continuation)
         configure(h, t)
@@ -75,52 +80,75 @@ final class CurlMulti: HubSource {
         }
     }
 
-    private func configure(_ h: UnsafeMutableRawPointer, _ t: Transfer) {
-        let r = t.request
-        let o = r.options
-        cspate_easy_setopt_str(h, CURLOPT_URL, r.url.full)
+    /// Options every transfer shares, set once when a handle is created (handles are reused
+    /// without `curl_easy_reset`: re-setting ~25 options per transfer showed in profiles).
+    private func newHandle() -> UnsafeMutableRawPointer {
+        let h = curl_easy_init()!
+        let o = configuration
         cspate_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1)
         cspate_easy_setopt_str(h, CURLOPT_PROTOCOLS_STR, "http,https")
         cspate_easy_setopt_str(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         cspate_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)   // spate follows, hop by hop
-        cspate_easy_setopt_ptr(h, CURLOPT_PRIVATE, Unmanaged.passUnretained(t).toOpaque())
-        t.errorBuffer[0] = 0
-        cspate_easy_setopt_ptr(h, CURLOPT_ERRORBUFFER, t.errorBuffer)
-        let me = Unmanaged.passUnretained(t).toOpaque()
-        cspate_easy_set_write(h, curlWriteCallback, me)
-        cspate_easy_set_header(h, curlHeaderCallback, me)
-        if let address = r.address {
-            // "host:port:address:port": curl connects there and never resolves the name
-            // (no threaded resolver); Host header and TLS SNI stay the URL's host.
-            let bracketed = address.contains(":") ? "[\(address)]" : address
-            let host = r.url.host.contains(":") ? "[\(r.url.host)]" : r.url.host
-            t.connectTo = curl_slist_append(nil, "\(host):\(r.url.port):\(bracketed):\(r.url.port)")
-            cspate_easy_setopt_ptr(h, CURLOPT_CONNECT_TO, UnsafeMutableRawPointer(t.connectTo))
-        }
-        for header in r.headers { t.headerList = curl_slist_append(t.headerList, header) }
-        if let list = t.headerList { cspate_easy_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
-        if r.method == "HEAD" {
-            cspate_easy_setopt_long(h, CURLOPT_NOBODY, 1)
-        } else if r.method != "GET" || r.body != nil {
-            cspate_easy_setopt_str(h, CURLOPT_CUSTOMREQUEST, r.method)
-        }
-        if let body = r.body {
-            cspate_easy_setopt_long(h, CURLOPT_POSTFIELDSIZE, body.count)
-            _ = body.withUnsafeBytes { cspate_easy_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress)) }
-        }
+        cspate_easy_set_write(h, curlWriteCallback, nil)
+        cspate_easy_set_header(h, curlHeaderCallback, nil)
+        if let list = headerList { cspate_easy_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
         cspate_easy_setopt_str(h, CURLOPT_USERAGENT, o.userAgent)
         cspate_easy_setopt_str(h, CURLOPT_ACCEPT_ENCODING, "")      // all curl can decode
         cspate_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(o.connectTimeout * 1000))
         cspate_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(o.maxTime * 1000))
         cspate_easy_setopt_long(h, CURLOPT_HTTP_VERSION, o.httpVersion.curlValue)
         cspate_easy_setopt_long(h, CURLOPT_PIPEWAIT, 1)
-        if o.maxBody < Int.max { cspate_easy_setopt_off(h, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(o.maxBody)) }
+        cspate_easy_setopt_off(h, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(o.maxBody))
         if o.insecure {
             cspate_easy_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 0)
             cspate_easy_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 0)
         }
         if let ca = o.caCert { cspate_easy_setopt_str(h, CURLOPT_CAINFO, ca) }
-        if let proxy = o.proxy { cspate_easy_setopt_str(h, CURLOPT_PROXY, proxy) } else { cspate_easy_setopt_str(h, CURLOPT_PROXY, "") }
+        // No proxy unless asked: an http_proxy in the environment must not reroute a URL list.
+        cspate_easy_setopt_str(h, CURLOPT_PROXY, o.proxy ?? "")
+        return h
+    }
+
+    /// Options that change per transfer.
+    private func configure(_ h: UnsafeMutableRawPointer, _ t: Transfer) {
+        let r = t.request
+        cspate_easy_setopt_str(h, CURLOPT_URL, r.url.full)
+        let me = Unmanaged.passUnretained(t).toOpaque()
+        cspate_easy_setopt_ptr(h, CURLOPT_PRIVATE, me)
+        cspate_easy_setopt_ptr(h, CURLOPT_WRITEDATA, me)
+        cspate_easy_setopt_ptr(h, CURLOPT_HEADERDATA, me)
+        cspate_easy_setopt_ptr(h, CURLOPT_ERRORBUFFER, t.errorBuffer)
+        if let address = r.address {
+            // "host:port:address:port": curl connects there and never resolves the name
+            // (no threaded resolver); Host header and TLS SNI stay the URL's host.
+            let bracketed = address.utf8.contains(UInt8(ascii: ":")) ? "[\(address)]" : address
+            let host = r.url.host.utf8.contains(UInt8(ascii: ":")) ? "[\(r.url.host)]" : r.url.host
+            t.connectTo = curl_slist_append(nil, "\(host):\(r.url.port):\(bracketed):\(r.url.port)")
+        }
+        cspate_easy_setopt_ptr(h, CURLOPT_CONNECT_TO, t.connectTo.map { UnsafeMutableRawPointer($0) })
+        if r.method == "GET" && r.body == nil {
+            cspate_easy_setopt_long(h, CURLOPT_HTTPGET, 1)
+        } else if r.method == "HEAD" {
+            cspate_easy_setopt_long(h, CURLOPT_NOBODY, 1)
+        } else {
+            if let body = r.body {
+                cspate_easy_setopt_long(h, CURLOPT_POSTFIELDSIZE, body.count)
+                _ = body.withUnsafeBytes { cspate_easy_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress)) }
+            } else {
+                cspate_easy_setopt_long(h, CURLOPT_HTTPGET, 1)
+            }
+            cspate_easy_setopt_str(h, CURLOPT_CUSTOMREQUEST, r.method)
+        }
+    }
+
+    /// Undoes what `configure` set that the next transfer might not set again.
+    private func clean(_ h: UnsafeMutableRawPointer) {
+        cspate_easy_setopt_ptr(h, CURLOPT_CUSTOMREQUEST, nil)
+        cspate_easy_setopt_long(h, CURLOPT_NOBODY, 0)
+        cspate_easy_setopt_ptr(h, CURLOPT_CONNECT_TO, nil)
+        cspate_easy_setopt_ptr(h, CURLOPT_PRIVATE, nil)
+        cspate_easy_setopt_ptr(h, CURLOPT_WRITEDATA, nil)
+        cspate_easy_setopt_ptr(h, CURLOPT_HEADERDATA, nil)
     }
 
     // MARK: - Callbacks and loop
@@ -133,7 +161,9 @@ final class CurlMulti: HubSource {
         var events: UInt32 = 0
         if what == cspate_CURL_POLL_IN || what == cspate_CURL_POLL_INOUT { events |= cspate_EPOLLIN }
         if what == cspate_CURL_POLL_OUT || what == cspate_CURL_POLL_INOUT { events |= cspate_EPOLLOUT }
-        hub.watch(fd: fd, events: events) { [unowned self] flags in self.socketReady(fd, flags) }
+        if !hub.modify(fd: fd, events: events) {
+            hub.watch(fd: fd, events: events) { [unowned self] flags in self.socketReady(fd, flags) }
+        }
     }
 
     fileprivate func timerChanged(_ ms: Int) {
@@ -181,7 +211,7 @@ final class CurlMulti: HubSource {
     }
 
     private func recycle(_ h: UnsafeMutableRawPointer) {
-        curl_easy_reset(h)
+        clean(h)
         if idle.count < 4096 { idle.append(h) } else { curl_easy_cleanup(h) }
     }
 
@@ -200,6 +230,8 @@ final class CurlMulti: HubSource {
         idle.removeAll()
         if let multi { curl_multi_cleanup(multi) }
         multi = nil
+        if let headerList { curl_slist_free_all(headerList) }
+        headerList = nil
     }
 }
 

@@ -14,11 +14,12 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { display }
     /// The per-host key: scheme, host and port.
-    public var origin: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    public var origin: String { "\(scheme)://\(host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host):\(port)" }
     public var hostIsLiteral: Bool { IPAddress.isIPv4(host) || IPAddress.isIPv6(host) }
 
     /// Removes `user:password@` from the authority of a URL-like string, valid or not.
     public static func redactUserinfo(_ text: String) -> String {
+        guard text.utf8.contains(UInt8(ascii: "@")) else { return text }
         let start = text.range(of: "://")?.upperBound ?? text.startIndex
         let rest = text[start...]
         let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
@@ -31,7 +32,7 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
     /// Parses a line: with "://" it is a URL; otherwise `defaultScheme://line`.
     public static func parse(_ text: String, defaultScheme: String = "https") -> Result<FetchURL, FetchError> {
         var t = text
-        if !t.contains("://") {
+        if !hasSchemeSeparator(t) {
             // "mailto:x", "file:/etc/passwd", "javascript:…": a scheme without "//" is not a bare host.
             if let colon = t.firstIndex(of: ":"), t[..<colon].allSatisfy({ $0.isLetter }),
                !(t[t.index(after: colon)...].first?.isNumber ?? false) {
@@ -43,6 +44,15 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
             t = defaultScheme + "://" + t
         }
         return parseAbsolute(t)
+    }
+
+    private static func hasSchemeSeparator(_ s: String) -> Bool {
+        let u = Array(s.utf8.prefix(64))
+        guard u.count >= 3 else { return false }
+        for i in 0..<(u.count - 2) where u[i] == UInt8(ascii: ":") && u[i + 1] == UInt8(ascii: "/") && u[i + 2] == UInt8(ascii: "/") {
+            return true
+        }
+        return false
     }
 
     /// Resolves `location` (absolute or relative) against this URL, as a browser does.

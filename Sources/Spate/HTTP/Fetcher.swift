@@ -214,7 +214,8 @@ public actor Fetcher {
     private func value(_ url: FetchURL, _ final: FetchURL, _ r: TransferResult, redirects: [JSONValue], dnsMs: Double, attempts: Int) -> JSONValue {
         let contentType = r.header("Content-Type")
         var title: JSONValue = .null
-        let isHTML = contentType.map { $0.lowercased().contains("html") } ?? (r.head.first == UInt8(ascii: "<"))
+        let isHTML = contentType.map { $0.utf8.count >= 4 && $0.lowercased().utf8.starts(with: "text/html".utf8) || $0.lowercased().utf8.starts(with: "application/xhtml".utf8) }
+            ?? (r.head.first == UInt8(ascii: "<"))
         if isHTML, let t = HTMLTitle.extract(r.head) { title = .string(t) }
         var fields: [(String, JSONValue)] = [
             ("url", .string(url.display)),

@@ -29,8 +29,7 @@ struct TransferResult: Sendable {
     var savedPath: String?
 
     func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.last(where: { $0.0.lowercased() == lower })?.1
+        headers.last(where: { asciiCaseInsensitiveEqual($0.0, name) })?.1
     }
 }
 
@@ -47,7 +46,6 @@ final class Transfer: @unchecked Sendable {
     let request: TransferRequest
     var state = State.idle
     var handle: UnsafeMutableRawPointer? = nil
-    var headerList: UnsafeMutablePointer<curl_slist>? = nil
     var connectTo: UnsafeMutablePointer<curl_slist>? = nil
     /// CURLOPT_ERRORBUFFER: curl keeps the pointer, so it is not a Swift array.
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -65,7 +63,6 @@ final class Transfer: @unchecked Sendable {
 
     deinit {
         errorBuffer.deallocate()
-        if let headerList { curl_slist_free_all(headerList) }
         if let connectTo { curl_slist_free_all(connectTo) }
         if saveFD >= 0 { close(saveFD) }
     }
@@ -97,19 +94,28 @@ final class Transfer: @unchecked Sendable {
         return true
     }
 
+    /// The headers the record needs when `--headers` is not given.
+    private static let wanted: [[UInt8]] = ["content-type", "content-length", "location", "retry-after"].map { Array($0.utf8) }
+
     /// A header line. A new status line starts a new response (1xx, proxies): only the
-    /// final response's headers are kept.
+    /// final response's headers are kept — all of them with `--headers`, else the few the
+    /// record uses (no String is made for the rest).
     func headerLine(_ data: UnsafeRawBufferPointer) {
-        var line = String(decoding: data, as: UTF8.self)
-        while line.hasSuffix("\r\n") || line.hasSuffix("\n") { line.removeLast() }
-        if line.hasPrefix("HTTP/") {
-            result.headers.removeAll()
+        var n = data.count
+        while n > 0 && (data[n - 1] == 0x0A || data[n - 1] == 0x0D) { n -= 1 }
+        if n >= 5 && data[0] == UInt8(ascii: "H") && data[1] == UInt8(ascii: "T") && data[2] == UInt8(ascii: "T")
+            && data[3] == UInt8(ascii: "P") && data[4] == UInt8(ascii: "/") {
+            result.headers.removeAll(keepingCapacity: true)
             return
         }
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = String(line[..<colon])
-        let value = line[line.index(after: colon)...].trimmingSpaces()
-        result.headers.append((name, value))
+        guard let colon = data[..<n].firstIndex(of: UInt8(ascii: ":")) else { return }
+        let name = UnsafeRawBufferPointer(rebasing: data[..<colon])
+        if !request.options.includeHeaders && !Transfer.wanted.contains(where: { asciiCaseInsensitiveEqual(name, $0) }) { return }
+        var v = colon + 1
+        while v < n && (data[v] == 0x20 || data[v] == 0x09) { v += 1 }
+        var e = n
+        while e > v && (data[e - 1] == 0x20 || data[e - 1] == 0x09) { e -= 1 }
+        result.headers.append((String(decoding: name, as: UTF8.self), String(decoding: data[v..<e], as: UTF8.self)))
     }
 
     /// Reads curl's info after CURLMSG_DONE.
@@ -164,4 +170,19 @@ final class Transfer: @unchecked Sendable {
             }
         }
     }
+}
+
+/// ASCII case-insensitive comparison (header names), without lowercasing copies.
+func asciiCaseInsensitiveEqual<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
+    guard a.count == b.count else { return false }
+    for (x, y) in zip(a, b) where x != y {
+        let lx = x >= 0x41 && x <= 0x5A ? x | 0x20 : x
+        let ly = y >= 0x41 && y <= 0x5A ? y | 0x20 : y
+        if lx != ly { return false }
+    }
+    return true
+}
+
+func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+    asciiCaseInsensitiveEqual(a.utf8, b.utf8)
 }

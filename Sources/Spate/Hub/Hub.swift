@@ -204,6 +204,18 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         }
     }
 
+    /// Changes the events of a watched fd, keeping its handler; false when `fd` is not
+    /// watched. No syscall when the events are unchanged (curl re-announces sockets often).
+    public func modify(fd: Int32, events: UInt32) -> Bool {
+        assert(isOnHub)
+        guard var reg = registrations[fd] else { return false }
+        if reg.events == events { return true }
+        reg.events = events
+        registrations[fd] = reg
+        _ = cspate_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, Hub.token(fd, reg.generation))
+        return true
+    }
+
     /// Stops watching `fd` (call before the owner closes it).
     public func unwatch(fd: Int32) {
         assert(isOnHub)

@@ -30,6 +30,7 @@ import signal
 import socket
 import socketserver
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -441,7 +442,7 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         sock = self.connection
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
             pass
         # detach() gives up the fd even though rfile still refers to the socket object, so
