@@ -77,3 +77,32 @@ import Testing
         }
     }
 }
+
+@Suite struct FetchContractTests {
+    @Test func fetchExceptionTypesAreTheDocumentedClosedList() throws {
+        let data = try Data(contentsOf: RecordContractTests.root.appendingPathComponent("docs/fetch.schema.json"))
+        let schema = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let defs = try #require(schema["$defs"] as? [String: Any])
+        let type = try #require(defs["exceptionType"] as? [String: Any])
+        #expect(Set(try #require(type["enum"] as? [String])) == Set(FetchError.Code.allCases.map(\.rawValue)))
+        let readme = try String(contentsOf: RecordContractTests.root.appendingPathComponent("README.md"), encoding: .utf8)
+        for code in FetchError.Code.allCases {
+            #expect(readme.contains("`\(code.rawValue)`"), "README does not document \(code.rawValue)")
+        }
+    }
+
+    @Test func fetchValueFieldsAreTheSchemaFields() throws {
+        let data = try Data(contentsOf: RecordContractTests.root.appendingPathComponent("docs/fetch.schema.json"))
+        let schema = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let defs = try #require(schema["$defs"] as? [String: Any])
+        let value = try #require(defs["value"] as? [String: Any])
+        let properties = Set(try #require(value["properties"] as? [String: Any]).keys)
+        let required = Set(try #require(value["required"] as? [String]))
+        // Every field the spec promises is required, and the optional ones are exactly these.
+        #expect(properties.subtracting(required) == ["headers", "saved"])
+        for field in ["url", "final_url", "status", "http_version", "ip", "port", "redirects", "content_type",
+                      "content_length", "bytes", "title", "body_sha256", "timings"] {
+            #expect(required.contains(field), "\(field) missing from the fetch schema")
+        }
+    }
+}
