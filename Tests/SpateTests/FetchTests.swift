@@ -1,0 +1,572 @@
+import Foundation
+import Glibc
+import Testing
+@testable import Spate
+
+/// `Fetcher` at the library level (docs/SPEC-fetch.md) against the loopback fixtures: the
+/// HTTP(S) fixture for responses and the DNS fixture for every name (never the system
+/// resolver). Serialized: several tests measure time or count requests at the server.
+@Suite(.serialized) struct FetchTests {
+    /// A hub, a DNS fixture, an HTTP fixture, a resolver pointed at the DNS fixture and a
+    /// fetcher; torn down by `close()`.
+    struct Setup {
+        let hub: Hub
+        let dns: DNSFixture
+        let http: HTTPFixture
+        let resolver: Resolver
+        let fetcher: Fetcher
+
+        static func make(tls: Bool = false, dnsTimeout: Double = 1, tries: Int = 2,
+                         configure: (inout FetchConfiguration) -> Void = { _ in }) async throws -> Setup {
+            var fc = FetchConfiguration()
+            fc.defaultScheme = "http"
+            configure(&fc)
+            let http = try HTTPFixture(tls: tls)
+            let dns = try DNSFixture()
+            // Names the tests use: a/b → 127.0.0.1 (and ::1), v6 → ::1 only.
+            dns.set("a.fixture.test", .records([.a("127.0.0.1", ttl: 60), .aaaa("::1", ttl: 60)]))
+            dns.set("b.fixture.test", .records([.a("127.0.0.1", ttl: 60), .aaaa("::1", ttl: 60)]))
+            dns.set("v6.fixture.test", .records([.aaaa("::1", ttl: 60)]))
+            dns.set("drop.fixture.test", .drop)
+            let hub = try Hub()
+            var rc = ResolverConfiguration()
+            rc.servers = [try DNSServer(parsing: dns.address)]
+            rc.resolvConfPath = FetchTestSupport.resolvConf
+            rc.tryTimeout = dnsTimeout
+            rc.tries = tries
+            let resolver = try await Resolver.start(on: hub, configuration: rc)
+            let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: fc)
+            return Setup(hub: hub, dns: dns, http: http, resolver: resolver, fetcher: fetcher)
+        }
+
+        func close() {
+            hub.shutdown()
+            dns.stop()
+            http.stop()
+        }
+
+        func fetch(_ text: String, saveName: String? = nil) async throws -> FetchOutcome {
+            let url = try FetchURL.parse(text).get()
+            return await fetcher.fetch(url, saveName: saveName)
+        }
+
+        /// The value of a completed transfer (fails the test otherwise).
+        func value(_ text: String) async throws -> JSONValue {
+            let o = try await fetch(text)
+            switch o.result {
+            case let .success(v): return v
+            case let .failure(e):
+                Issue.record("\(text): expected a completed transfer, got \(e)")
+                throw e
+            }
+        }
+
+        /// The error of a failed fetch (nil, with an issue recorded, when it succeeded).
+        func error(_ text: String) async throws -> FetchError? {
+            let o = try await fetch(text)
+            if case let .failure(e) = o.result { return e }
+            Issue.record("\(text): expected a failure, got \(o.result)")
+            return nil
+        }
+    }
+
+    // MARK: - FetchURL
+
+    @Test func urlParsingNormalisesAndDeniesOtherSchemes() throws {
+        let u = try FetchURL.parse("HTTP://User:Secret@example.org:8080/a/b?x=1#frag").get()
+        #expect(u.scheme == "http")
+        #expect(u.host == "example.org")
+        #expect(u.port == 8080)
+        #expect(u.display == "http://example.org:8080/a/b?x=1")
+        #expect(!u.display.contains("Secret") && !u.display.contains("User"))
+        #expect(u.full.contains("Secret"), "the request URL keeps the userinfo: \(u.full)")
+        #expect(!u.full.contains("frag"))
+        #expect(u.origin == "http://example.org:8080")
+
+        let bare = try FetchURL.parse("example.org/path").get()
+        #expect(bare.display == "https://example.org/path")
+        #expect(bare.port == 443)
+        let http = try FetchURL.parse("example.org", defaultScheme: "http").get()
+        #expect(http.display == "http://example.org/")
+        #expect(http.port == 80)
+        let v6 = try FetchURL.parse("http://[::1]:81/x").get()
+        #expect(v6.host == "::1" && v6.port == 81 && v6.hostIsLiteral)
+        #expect(v6.origin == "http://[::1]:81")
+
+        for denied in ["file:///etc/passwd", "gopher://example.org/", "ftp://example.org/x", "mailto:a@example.org",
+                       "javascript:alert(1)", "FILE:///etc/passwd"] {
+            #expect(FetchURL.parse(denied).failureValue?.code == .protocolDenied, "\(denied): \(FetchURL.parse(denied))")
+        }
+        for invalid in ["http://exa mple/", "http://", "http://127.0.0.1:99999/", "http://bad_host!/"] {
+            #expect(FetchURL.parse(invalid).failureValue?.code == .invalidURL, "\(invalid): \(FetchURL.parse(invalid))")
+        }
+        #expect(FetchURL.redactUserinfo("http://u:p@h/x@y") == "http://h/x@y")
+    }
+
+    @Test func redirectLocationsResolveRelativeAndAbsolute() throws {
+        let base = try FetchURL.parse("http://a.test:8080/dir/page?q=1").get()
+        #expect(try base.resolve("/root").get().display == "http://a.test:8080/root")
+        #expect(try base.resolve("other").get().display == "http://a.test:8080/dir/other")
+        #expect(try base.resolve("../up?z=2").get().display == "http://a.test:8080/up?z=2")
+        #expect(try base.resolve("//b.test/x").get().display == "http://b.test/x")
+        #expect(try base.resolve("https://c.test/y").get().display == "https://c.test/y")
+        #expect(base.resolve("file:///etc/passwd").failureValue?.code == .protocolDenied)
+    }
+
+    @Test func statusFilterParsesExactAndClasses() throws {
+        let f = try StatusFilter(parsing: "200, 3xx,404")
+        #expect(f.matches(200) && f.matches(301) && f.matches(399) && f.matches(404))
+        #expect(!f.matches(201) && !f.matches(403) && !f.matches(500))
+        #expect(throws: FetchError.self) { try StatusFilter(parsing: "2x") }
+        #expect(throws: FetchError.self) { try StatusFilter(parsing: "700") }
+    }
+
+    // MARK: - Record values
+
+    @Test func valueFieldsMatchAKnownResponse() async throws {
+        let s = try await Setup.make()
+        defer { s.close() }
+        let url = s.http.url("/page?title=Hello&size=300")
+        let v = try await s.value(url)
+        #expect(v["url"]?.string == url)
+        #expect(v["final_url"]?.string == url)
+        #expect(v["status"]?.int == 200)
+        #expect(v["http_version"]?.string == "1.1")
+        #expect(v["ip"]?.string == "127.0.0.1")
+        #expect(v["port"]?.int == s.http.port4)
+        #expect(v["redirects"] == .array([]))
+        #expect(v["content_type"]?.string == "text/html; charset=utf-8")
+        #expect(v["content_length"]?.int == 300)
+        #expect(v["bytes"]?.int == 300)
+        #expect(v["title"]?.string == "Hello")
+        #expect(v["attempts"]?.int == 1)
+        let expected = try FetchTestSupport.sha256OfDownload(url)
+        #expect(v["body_sha256"]?.string == expected)
+        let timings = try #require(v["timings"])
+        for key in ["dns", "connect", "tls", "ttfb", "total"] {
+            let t = try #require(timings[key]?.number, "timings.\(key) missing: \(timings)")
+            #expect(t >= 0, "timings.\(key) = \(t)")
+        }
+        #expect(v["headers"] == nil, "headers without includeHeaders")
+        #expect(v["saved"] == nil, "saved without a save directory")
+        // The documented field order.
+        if case let .object(fields) = v {
+            #expect(fields.map(\.0) == ["url", "final_url", "status", "http_version", "ip", "port", "redirects", "content_type",
+                                       "content_length", "bytes", "title", "body_sha256", "timings", "attempts"])
+        }
+    }
+
+    @Test func titlesBodiesAndAddresses() async throws {
+        let s = try await Setup.make()
+        defer { s.close() }
+        let entities = try await s.value(s.http.url("/html-entities"))
+        #expect(entities["title"]?.string == HTTPFixture.htmlEntitiesTitle)
+        let spaced = try await s.value(s.http.url("/page?title=%20%20Hello%0A%09%20World%20%20&size=0"))
+        #expect(spaced["title"]?.string == "Hello World")
+        // Not HTML: no title even when the body has one.
+        let plain = try await s.value(s.http.url("/page?title=Nope&ctype=text/plain"))
+        #expect(plain["title"] == .null)
+        #expect(plain["content_type"]?.string == "text/plain")
+
+        // Decoded body: gzip on the wire, the record counts and hashes the decoded bytes.
+        let gz = s.http.url("/gzip?size=5000&force=1")
+        let gv = try await s.value(gz)
+        #expect(gv["bytes"]?.int == 5000)
+        #expect(gv["body_sha256"]?.string == (try FetchTestSupport.sha256OfDownload(gz)))
+
+        // Chunked: no Content-Length.
+        let chunked = try await s.value(s.http.url("/chunked?n=3"))
+        #expect(chunked["content_length"] == .null)
+        #expect(chunked["bytes"]?.int == 24)
+
+        // Empty body: SHA-256 of nothing.
+        let empty = try await s.value(s.http.url("/status/204"))
+        #expect(empty["status"]?.int == 204)
+        #expect(empty["bytes"]?.int == 0)
+        #expect(empty["body_sha256"]?.string == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+
+        let notFound = try await s.value(s.http.url("/status/404"))
+        #expect(notFound["status"]?.int == 404)
+        #expect(notFound["bytes"]?.int == 11)
+
+        // A name through the DNS fixture.
+        let named = try await s.value("http://a.fixture.test:\(s.http.port4)/status/200")
+        #expect(named["ip"]?.string == "127.0.0.1")
+        #expect(named["url"]?.string == "http://a.fixture.test:\(s.http.port4)/status/200")
+        #expect(!s.dns.queries(for: "a.fixture.test").isEmpty, "the name was not asked of the DNS fixture")
+
+        if s.http.hasIPv6 {
+            let literal6 = try await s.value(s.http.url6("/status/200"))
+            #expect(literal6["ip"]?.string == "::1")
+            #expect(literal6["port"]?.int == s.http.port6)
+            #expect(literal6["url"]?.string == "http://[::1]:\(s.http.port6)/status/200")
+            // AAAA only: the A query has no data, the AAAA answer is used.
+            let v6 = try await s.value("http://v6.fixture.test:\(s.http.port6)/status/200")
+            #expect(v6["ip"]?.string == "::1")
+            #expect(v6["status"]?.int == 200)
+            #expect(s.dns.queries(for: "v6.fixture.test").contains { $0.type == 28 }, "no AAAA query")
+        }
+    }
+
+    @Test func headersAndSaveDirectory() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spate-fetch-lib-save-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = try await Setup.make {
+            $0.includeHeaders = true
+            $0.saveDirectory = dir
+        }
+        defer { s.close() }
+        let url = s.http.url("/response-headers?X-Spate-Test=abc")
+        let o = try await s.fetch(url, saveName: "one.body")
+        let v = try o.result.get()
+        let headers = try #require(v["headers"]?.pairs, "no headers: \(v)")
+        #expect(headers.contains { $0 == ("X-Spate-Test", "abc") }, "\(headers)")
+        #expect(headers.contains { $0.0 == "Content-Type" && $0.1 == "application/json" }, "\(headers)")
+        #expect(headers.contains { $0 == ("Server", "spate-fixture/1") }, "\(headers)")
+        #expect(v["saved"]?.string == dir + "/one.body")
+        let saved = try Data(contentsOf: URL(fileURLWithPath: dir + "/one.body"))
+        #expect(saved == (try FetchTestSupport.download(url)))
+        #expect(v["body_sha256"]?.string == (try FetchTestSupport.sha256(ofFile: dir + "/one.body")))
+    }
+
+    // MARK: - Failures
+
+    @Test func failuresHaveTheirExceptionTypes() async throws {
+        let s = try await Setup.make(tls: true, dnsTimeout: 0.2, tries: 1) {
+            $0.followRedirects = true
+            $0.maxRedirects = 2
+            $0.maxBody = 1_000_000
+        }
+        defer { s.close() }
+        let p = s.http.port4
+        let closed = try FetchTestSupport.closedPort()
+
+        let cases: [(String, FetchError.Code, Int?)] = [
+            ("http://nope.fixture.test:\(p)/", .nxdomain, nil),
+            ("http://drop.fixture.test:\(p)/", .dnsTimeout, nil),
+            ("http://127.0.0.1:\(closed)/", .connectRefused, 7),
+            (s.http.url("/reset-mid-body"), .reset, 56),
+            (s.http.url("/redirect-chain/5"), .tooManyRedirects, nil),
+            (s.http.url("/loop/a"), .redirectLoop, nil),
+            (s.http.url("/redirect?to=file:///etc/passwd"), .protocolDenied, nil),
+            (s.http.url("/big?bytes=2000000"), .bodyTooLarge, nil),
+            (s.http.url("/gzip-bomb?mb=2"), .bodyTooLarge, nil),
+            (s.http.url("/bad-gzip"), .decodeError, 61),
+            (try #require(s.http.tlsURL("/status/200", host: "127.0.0.1")), .tls, 60),
+        ]
+        for (url, code, curlCode) in cases {
+            guard let e = try await s.error(url) else { continue }
+            #expect(e.code == code, "\(url): expected \(code.rawValue), got \(e)")
+            if let curlCode {
+                #expect(e.curlCode == curlCode, "\(url): curl code \(String(describing: e.curlCode))")
+                #expect(e.curlMessage?.isEmpty == false, "\(url): no curl message")
+            }
+            if [.nxdomain, .dnsTimeout, .tooManyRedirects, .redirectLoop, .protocolDenied].contains(code) {
+                #expect(e.curlCode == nil && e.curlMessage == nil, "\(url): curl did not report this, yet \(e)")
+            }
+        }
+        // A body under the cap once decoded is fine, and `bytes` is the decoded size.
+        let ok = try await s.value(s.http.url("/gzip-bomb?mb=0"))
+        #expect(ok["bytes"]?.int == 0)
+    }
+
+    @Test func timeoutIsPerTransfer() async throws {
+        let s = try await Setup.make { $0.maxTime = 0.3 }
+        defer { s.close() }
+        let start = Date()
+        let e = try await s.error(s.http.url("/slow-headers?ms=2000"))
+        #expect(e?.code == .timeout, "\(String(describing: e))")
+        #expect(e?.curlCode == 28)
+        #expect(Date().timeIntervalSince(start) < 1.5)
+    }
+
+    @Test func tlsWithTheFixtureCAAndInsecure() async throws {
+        let s = try await Setup.make(tls: true)
+        defer { s.close() }
+        let caPath = try #require(s.http.caPath, "no openssl: no TLS fixture")
+        let tlsPort = try #require(s.http.tlsPort)
+        var c = FetchConfiguration()
+        c.caCert = caPath
+        let verified = await Fetcher.start(on: s.hub, resolver: s.resolver, configuration: c)
+        var k = FetchConfiguration()
+        k.insecure = true
+        let insecure = await Fetcher.start(on: s.hub, resolver: s.resolver, configuration: k)
+
+        for (label, fetcher, url) in [("cacert", verified, "https://127.0.0.1:\(tlsPort)/page?title=Secure"),
+                                      ("cacert, DNS name", verified, "https://a.fixture.test:\(tlsPort)/page?title=Secure"),
+                                      ("insecure", insecure, "https://127.0.0.1:\(tlsPort)/page?title=Secure")] {
+            let o = await fetcher.fetch(try FetchURL.parse(url).get())
+            guard case let .success(v) = o.result else {
+                Issue.record("\(label): \(url): \(o.result)")
+                continue
+            }
+            #expect(v["status"]?.int == 200, "\(label)")
+            #expect(v["title"]?.string == "Secure", "\(label)")
+            #expect(v["ip"]?.string == "127.0.0.1", "\(label)")
+            #expect(v["port"]?.int == tlsPort, "\(label)")
+            #expect((v["timings"]?["tls"]?.number ?? 0) > 0, "\(label): no TLS time: \(String(describing: v["timings"]))")
+        }
+    }
+
+    // MARK: - Redirects, retries, DNS cache
+
+    @Test func redirectsAreFollowedHopByHop() async throws {
+        let s = try await Setup.make {
+            $0.followRedirects = true
+        }
+        defer { s.close() }
+        let p = s.http.port4
+        let chain = try await s.value(s.http.url("/redirect-chain/2"))
+        #expect(chain["status"]?.int == 200)
+        #expect(chain["final_url"]?.string == s.http.url("/redirect-chain/0"))
+        #expect(chain["redirects"] == .array([
+            .object([("url", .string(s.http.url("/redirect-chain/2"))), ("status", .int(302)), ("location", .string("/redirect-chain/1"))]),
+            .object([("url", .string(s.http.url("/redirect-chain/1"))), ("status", .int(302)), ("location", .string("/redirect-chain/0"))]),
+        ]))
+
+        // Cross-host: a.fixture.test → b.fixture.test; the second name is resolved by c-ares.
+        let target = "http://b.fixture.test:\(p)/page?title=B"
+        let start = "http://a.fixture.test:\(p)/redirect?to=\(FetchTestSupport.query(target))&code=301"
+        let cross = try await s.value(start)
+        #expect(cross["final_url"]?.string == target)
+        #expect(cross["title"]?.string == "B")
+        #expect(cross["redirects"]?[0]?["status"]?.int == 301)
+        #expect(cross["redirects"]?[0]?["location"]?.string == target)
+        #expect(!s.dns.queries(for: "b.fixture.test").isEmpty, "b.fixture.test was never asked of the DNS fixture")
+    }
+
+    @Test func retriesHonourRetryAfter() async throws {
+        let s = try await Setup.make { $0.retries = 3 }
+        defer { s.close() }
+        let o = try await s.fetch(s.http.url("/retry-after?key=lib1&fail=2&after=0&code=429"))
+        let v = try o.result.get()
+        #expect(v["status"]?.int == 200)
+        #expect(v["attempts"]?.int == 3)
+        #expect(o.attempts == 3)
+        #expect(try s.http.counter("retry_keys", "lib1") == 3)
+
+        // Retry-After: 1 → the second try is at least ~1 s after the first.
+        let t0 = Date()
+        let late = try await s.value(s.http.url("/retry-after?key=lib2&fail=1&after=1&code=503"))
+        #expect(late["status"]?.int == 200 && late["attempts"]?.int == 2)
+        #expect(Date().timeIntervalSince(t0) >= 0.9)
+
+        // A retryable failure (connect refused) is tried 1 + retries times.
+        let closed = try FetchTestSupport.closedPort()
+        let refused = try await s.fetch("http://127.0.0.1:\(closed)/")
+        #expect(refused.result.failureValue?.code == .connectRefused)
+        #expect(refused.attempts == 4)
+        // Not retryable: a 404 is data, tried once.
+        let nf = try await s.value(s.http.url("/status/404"))
+        #expect(nf["attempts"]?.int == 1)
+    }
+
+    @Test func dnsAnswersAreCachedAndShared() async throws {
+        let s = try await Setup.make()
+        defer { s.close() }
+        let p = s.http.port4
+        s.dns.set("slow.fixture.test", .delay(milliseconds: 200, .records([.a("127.0.0.1", ttl: 60)])))
+        // Concurrent fetches of one new name: one A query.
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<5 {
+                group.addTask { _ = try? await s.fetch("http://slow.fixture.test:\(p)/status/200?i=\(i)") }
+            }
+        }
+        #expect(s.dns.queries(for: "slow.fixture.test").filter { $0.type == 1 }.count == 1,
+                "\(s.dns.queries(for: "slow.fixture.test"))")
+        let first = try await s.value("http://a.fixture.test:\(p)/status/200")
+        let second = try await s.value("http://a.fixture.test:\(p)/status/201")
+        #expect(second["status"]?.int == 201)
+        #expect(s.dns.queries(for: "a.fixture.test").filter { $0.type == 1 }.count == 1)
+        _ = first
+        // SPEC: timings.dns is "our c-ares time, 0 when cached".
+        #expect(second["timings"]?["dns"]?.number == 0, "cached lookup: timings.dns = \(String(describing: second["timings"]?["dns"]))")
+    }
+
+    // MARK: - Cancellation and the per-host gate
+
+    @Test func cancellingAFetchEndsItPromptly() async throws {
+        let s = try await Setup.make { $0.perHost = 1 }
+        defer { s.close() }
+        let fetcher = s.fetcher
+        let endless = try FetchURL.parse(s.http.url("/endless?ms=5")).get()
+        let waiting = try FetchURL.parse(s.http.url("/status/200")).get()
+        let running = Task { await fetcher.fetch(endless) }
+        // Wait until the endless transfer is at the server.
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, try s.http.counter("total", "requests_active") < 1 {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        // A second fetch of the same origin waits for the one slot; cancel it there.
+        let queued = Task { await fetcher.fetch(waiting) }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let t0 = Date()
+        queued.cancel()
+        let q = await queued.value
+        #expect(q.result.failureValue?.code == .cancelled, "\(q.result)")
+        #expect(Date().timeIntervalSince(t0) < 1)
+        #expect(try s.http.counter("paths", "/status/200") == 0, "the cancelled waiter still reached the server")
+
+        let t1 = Date()
+        running.cancel()
+        let r = await running.value
+        #expect(r.result.failureValue?.code == .cancelled, "\(r.result)")
+        #expect(Date().timeIntervalSince(t1) < 1)
+
+        // The slot is free again.
+        let after = await fetcher.fetch(waiting)
+        #expect((try? after.result.get())?["status"]?.int == 200, "\(after.result)")
+    }
+
+    @Test func perHostLimitHoldsAtTheServer() async throws {
+        let s = try await Setup.make { $0.perHost = 2 }
+        defer { s.close() }
+        let fetcher = s.fetcher
+        let urls = try (0..<12).map { try FetchURL.parse(s.http.url("/__hold?ms=100&i=\($0)")).get() }
+        await withTaskGroup(of: Void.self) { group in
+            for u in urls { group.addTask { _ = await fetcher.fetch(u) } }
+        }
+        #expect(try s.http.counter("hosts", s.http.host4, "requests_total") == 12)
+        let peak = try s.http.counter("hosts", s.http.host4, "requests_peak")
+        #expect(peak == 2, "requests_peak \(peak)")
+        #expect(try s.http.counter("hosts", s.http.host4, "connections_total") <= 2)
+    }
+}
+
+// MARK: - Helpers shared by the fetch tests
+
+enum FetchTestSupport {
+    struct ToolError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A resolv.conf without search domains, so the system's never leaks into the tests.
+    static let resolvConf: String = {
+        let path = "/tmp/spate-fetch-test-resolv-\(getpid()).conf"
+        _ = "nameserver 127.0.0.1\noptions ndots:1\n".withCString { FILE_write(path, $0) }
+        return path
+    }()
+
+    /// Runs a tool to the end; its stdout.
+    static func run(_ tool: String, _ arguments: [String]) throws -> Data {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw ToolError(description: "\(tool) \(arguments.joined(separator: " ")) exited \(p.terminationStatus)")
+        }
+        return data
+    }
+
+    /// The decoded body of `url`, fetched with curl (not spate), into a file.
+    static func downloadToFile(_ url: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("spate-fetch-body-\(UUID().uuidString)").path
+        _ = try run("/usr/bin/curl", ["-s", "-g", "--compressed", "--noproxy", "*", "--max-time", "20", "-o", path, url])
+        return path
+    }
+
+    static func download(_ url: String) throws -> Data {
+        let path = try downloadToFile(url)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try Data(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    /// `sha256sum FILE`, lowercase hex.
+    static func sha256(ofFile path: String) throws -> String {
+        let out = String(decoding: try run("/usr/bin/sha256sum", [path]), as: UTF8.self)
+        guard let hex = out.split(separator: " ").first, hex.count == 64 else {
+            throw ToolError(description: "sha256sum said \(out)")
+        }
+        return String(hex)
+    }
+
+    /// SHA-256 of the body curl downloads from `url`.
+    static func sha256OfDownload(_ url: String) throws -> String {
+        let path = try downloadToFile(url)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try sha256(ofFile: path)
+    }
+
+    /// SHA-256 of `text` (via a file and sha256sum).
+    static func sha256(of text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("spate-fetch-text-\(UUID().uuidString)").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try sha256(ofFile: path)
+    }
+
+    /// A loopback TCP port with nothing listening (bound, then closed).
+    static func closedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ToolError(description: "socket failed") }
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = 0
+        a.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        guard ok else { throw ToolError(description: "bind failed") }
+        return Int(UInt16(bigEndian: a.sin_port))
+    }
+
+    /// Percent-encodes a URL for use as a query value.
+    static func query(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+}
+
+extension JSONValue {
+    fileprivate subscript(_ key: String) -> JSONValue? {
+        guard case let .object(fields) = self else { return nil }
+        return fields.first { $0.0 == key }?.1
+    }
+
+    fileprivate subscript(_ index: Int) -> JSONValue? {
+        guard case let .array(items) = self, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
+
+    fileprivate var string: String? {
+        if case let .string(s) = self { return s }
+        return nil
+    }
+
+    fileprivate var int: Int? {
+        if case let .int(i) = self { return i }
+        return nil
+    }
+
+    fileprivate var number: Double? {
+        switch self {
+        case let .int(i): return Double(i)
+        case let .double(d): return d
+        default: return nil
+        }
+    }
+
+    /// `[[name, value], …]` as pairs.
+    fileprivate var pairs: [(String, String)]? {
+        guard case let .array(items) = self else { return nil }
+        var out: [(String, String)] = []
+        for item in items {
+            guard case let .array(kv) = item, kv.count == 2, let k = kv[0].string, let v = kv[1].string else { return nil }
+            out.append((k, v))
+        }
+        return out
+    }
+}
