@@ -180,7 +180,10 @@ public actor Fetcher {
         let now = monotonicNanos()
         if let hit = dns.lookup(host, now: now) { return hit }
         if dns.pending[host] != nil {
-            return await withCheckedContinuation { c in dns.pending[host]!.append(c) }
+            let shared = await withCheckedContinuation { c in dns.pending[host]!.append(c) }
+            // The lookup we waited for was cancelled with its job: ask again for ours.
+            if case let .failure(e) = shared, e.code == .cancelled, !Task.isCancelled { return await resolve(host) }
+            return shared
         }
         dns.pending[host] = []
         var result: Result<[String], FetchError>
@@ -289,7 +292,7 @@ extension Fetcher {
     }
 }
 
-/// Host → addresses, kept for the answer's TTL (clamped to 1 s … 1 h; failures 5 s), with
+/// Host → addresses, kept for the answer's TTL (clamped to 1 s … 1 h; NXDOMAIN/NODATA 5 s), with
 /// one lookup in flight per host and later askers waiting for it. Hub-confined.
 struct DNSCache {
     private var entries: [String: (result: Result<[String], FetchError>, expires: UInt64)] = [:]
@@ -301,6 +304,9 @@ struct DNSCache {
     }
 
     mutating func store(_ host: String, _ result: Result<[String], FetchError>, ttl: Int, now: UInt64) {
+        // Only answers are cached: a timeout or a server failure must be asked again (by
+        // the next job, or by a retry), and a cancelled lookup says nothing about the name.
+        if case let .failure(e) = result, e.code != .nxdomain && e.code != .noData { return }
         if entries.count >= 100_000 { entries = entries.filter { $0.value.expires > now } }
         if entries.count >= 100_000 { entries.removeAll() }
         let seconds: Int
