@@ -15,7 +15,7 @@ struct Fetch: AsyncParsableCommand {
     @OptionGroup var run: RunOptions
     @OptionGroup var dns: DNSOptions
 
-    @Flag(name: [.short, .customLong("location")], help: "Follow redirects (hop by hop, each hop resolved and checked).")
+    @Flag(name: [.customShort("L"), .customLong("location")], help: "Follow redirects (hop by hop, each hop resolved and checked).")
     var location = false
     @Option(name: .long, help: "Redirects to follow at most.") var maxRedirects = 10
     @Option(name: .long, help: "Transfers (and connections) per scheme+host+port.") var perHost = 6
@@ -23,7 +23,7 @@ struct Fetch: AsyncParsableCommand {
     @Option(name: .long, help: "Longest wait between tries, Retry-After included (seconds).") var retryMaxWait = 30.0
     @Option(name: .long, help: "Connect timeout in seconds.") var connectTimeout = 10.0
     @Option(name: .long, help: "Time limit per transfer (per hop) in seconds.") var maxTime = 30.0
-    @Option(name: [.short, .customLong("method")], help: "Request method.") var method: String?
+    @Option(name: [.customShort("X"), .customLong("method")], help: "Request method.") var method: String?
     @Option(name: [.customShort("H"), .long], help: "Request header 'Name: value' (repeatable).") var header: [String] = []
     @Option(name: .long, help: "Request body (POST unless -X is given).") var data: String?
     @Option(name: .long, help: "User-Agent.") var userAgent: String?
@@ -36,7 +36,7 @@ struct Fetch: AsyncParsableCommand {
     @Flag(name: .customLong("http1.1"), help: "HTTP/1.1 only.") var http11 = false
     @Flag(name: .long, help: "HTTP/2 (prior knowledge for http://).") var http2 = false
     @Option(name: .long, help: "CA bundle to verify servers with.") var cacert: String?
-    @Flag(name: [.short, .long], help: "Do not verify TLS certificates.") var insecure = false
+    @Flag(name: [.customShort("k"), .long], help: "Do not verify TLS certificates.") var insecure = false
     @Option(name: .long, help: "Scheme for lines without one.") var scheme = "https"
 
     func validate() throws {

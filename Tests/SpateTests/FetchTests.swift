@@ -442,9 +442,12 @@ enum FetchTestSupport {
     }
 
     /// A resolv.conf without search domains, so the system's never leaks into the tests.
+    /// (One fixed path, written atomically: runs do not leave a file each behind.)
     static let resolvConf: String = {
-        let path = "/tmp/spate-fetch-test-resolv-\(getpid()).conf"
-        _ = "nameserver 127.0.0.1\noptions ndots:1\n".withCString { FILE_write(path, $0) }
+        let path = "/tmp/spate-fetch-test-resolv.conf"
+        let temporary = "/tmp/spate-fetch-test-resolv-\(getpid()).conf"
+        _ = "nameserver 127.0.0.1\noptions ndots:1\n".withCString { FILE_write(temporary, $0) }
+        rename(temporary, path)
         return path
     }()
 

@@ -65,14 +65,15 @@ public actor Fetcher {
             }
             let location = r.header("Location")
             if configuration.followRedirects, [301, 302, 303, 307, 308].contains(r.status), let location {
-                redirects.append(.object([("url", .string(current.display)), ("status", .int(r.status)), ("location", .string(location))]))
+                redirects.append(.object([("url", .string(current.display)), ("status", .int(r.status)),
+                                          ("location", .string(FetchURL.redactUserinfo(location)))]))
                 if redirects.count > configuration.maxRedirects {
                     return FetchOutcome(result: .failure(FetchError(.tooManyRedirects, "more than \(configuration.maxRedirects) redirects")),
                                         status: r.status, bytes: 0, attempts: attempts)
                 }
                 switch current.resolve(location) {
                 case let .failure(e):
-                    return FetchOutcome(result: .failure(FetchError(e.code, "redirect to '\(location.prefix(200))': \(e.message)")),
+                    return FetchOutcome(result: .failure(FetchError(e.code, "redirect to '\(FetchURL.redactUserinfo(location).prefix(200))': \(e.message)")),
                                         status: r.status, bytes: 0, attempts: attempts)
                 case let .success(next):
                     if !visited.insert(next.full).inserted {
@@ -107,8 +108,8 @@ public actor Fetcher {
             attempt += 1
             if Task.isCancelled { return Hop(result: .failure(FetchError(.cancelled, "cancelled")), attempts: attempt, dnsMs: dnsMs) }
             let t0 = monotonicNanos()
-            let addresses = await resolve(url.host)
-            dnsMs = Double(monotonicNanos() - t0) / 1e6
+            let (addresses, cached) = await resolve(url.host)
+            dnsMs = cached ? 0 : Double(monotonicNanos() - t0) / 1e6
             var wait: Double? = nil
             var outcome: Result<TransferResult, FetchError>
             switch addresses {
@@ -175,15 +176,16 @@ public actor Fetcher {
 
     // MARK: - DNS, through c-ares, cached by TTL, one lookup per host at a time
 
-    private func resolve(_ host: String) async -> Result<[String], FetchError> {
-        if IPAddress.isIPv4(host) || IPAddress.isIPv6(host) { return .success([host]) }
+    /// The addresses for `host`, and whether they came from the cache (or the host is a literal).
+    private func resolve(_ host: String) async -> (Result<[String], FetchError>, Bool) {
+        if IPAddress.isIPv4(host) || IPAddress.isIPv6(host) { return (.success([host]), true) }
         let now = monotonicNanos()
-        if let hit = dns.lookup(host, now: now) { return hit }
+        if let hit = dns.lookup(host, now: now) { return (hit, true) }
         if dns.pending[host] != nil {
             let shared = await withCheckedContinuation { c in dns.pending[host]!.append(c) }
             // The lookup we waited for was cancelled with its job: ask again for ours.
             if case let .failure(e) = shared, e.code == .cancelled, !Task.isCancelled { return await resolve(host) }
-            return shared
+            return (shared, false)
         }
         dns.pending[host] = []
         var result: Result<[String], FetchError>
@@ -209,7 +211,7 @@ public actor Fetcher {
         dns.store(host, result, ttl: ttl, now: monotonicNanos())
         let waiters = dns.pending.removeValue(forKey: host) ?? []
         for w in waiters { w.resume(returning: result) }
-        return result
+        return (result, false)
     }
 
     // MARK: - The record's value
