@@ -75,7 +75,6 @@ struct Fetch: AsyncParsableCommand {
             }
             c.saveDirectory = save
         }
-        var job: FetchJob
         let match: StatusFilter?
         let filter: StatusFilter?
         do {
@@ -83,19 +82,10 @@ struct Fetch: AsyncParsableCommand {
             filter = try filterStatus.map { try StatusFilter(parsing: $0) }
         } catch let e as FetchError { throw ValidationError(e.message) }
 
-        let dnsConfiguration = try dns.configuration(concurrency: run.concurrency, hostsFile: true)
-        let reader: LineReader
-        do { reader = try LineReader(paths: run.files) } catch { throw ValidationError("\(error)") }
-        let hub = try Hub()
-        let resolver: Resolver
-        do {
-            resolver = try await Resolver.start(on: hub, configuration: dnsConfiguration)
-        } catch {
-            hub.shutdown()
-            throw ValidationError("\(error)")
-        }
+        let (reader, hub, resolver) = try await Runner.start(
+            files: run.files, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
         let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: c)
-        job = FetchJob(fetcher: fetcher)
+        var job = FetchJob(fetcher: fetcher)
         job.matchStatus = match
         job.filterStatus = filter
         let status = await Runner.execute(kind: job, options: run.batchOptions, reader: reader, hub: hub,

@@ -22,18 +22,8 @@ struct Resolve: AsyncParsableCommand {
     func run() async throws {
         let types: [DNSRecordType]?
         do { types = try type.map { try DNSRecordType.parseList($0) } } catch let e as DNSError { throw ValidationError(e.message) }
-        let configuration = try dns.configuration(concurrency: run.concurrency, hostsFile: types == nil)
-        let reader: LineReader
-        do { reader = try LineReader(paths: run.files) } catch { throw ValidationError("\(error)") }
-
-        let hub = try Hub()
-        let resolver: Resolver
-        do {
-            resolver = try await Resolver.start(on: hub, configuration: configuration)
-        } catch {
-            hub.shutdown()
-            throw ValidationError("\(error)")
-        }
+        let (reader, hub, resolver) = try await Runner.start(
+            files: run.files, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: types == nil))
         let status = await Runner.execute(kind: ResolveJob(resolver: resolver, types: types), options: run.batchOptions,
                                           reader: reader, hub: hub, command: "spate resolve", unit: "names", quiet: run.quiet)
         throw ExitCode(status.rawValue)

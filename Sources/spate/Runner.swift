@@ -1,3 +1,4 @@
+import ArgumentParser
 import Dispatch
 import Foundation
 import Glibc
@@ -5,6 +6,20 @@ import Spate
 
 /// Wires a job kind to stdin/files, stdout, stderr and Ctrl-C; shared by every subcommand.
 enum Runner {
+    /// What every subcommand starts from: the input reader, the hub, and a resolver on it.
+    /// Unreadable inputs and unusable resolver settings are usage errors (exit 2).
+    static func start(files: [String], dns: ResolverConfiguration) async throws -> (LineReader, Hub, Resolver) {
+        let reader: LineReader
+        do { reader = try LineReader(paths: files) } catch { throw ValidationError("\(error)") }
+        let hub = try Hub()
+        do {
+            return (reader, hub, try await Resolver.start(on: hub, configuration: dns))
+        } catch {
+            hub.shutdown()
+            throw ValidationError("\(error)")
+        }
+    }
+
     static func execute<Kind: JobKind>(kind: Kind, options: BatchOptions, reader: LineReader, hub: Hub,
                                        command: String, unit: String, quiet: Bool) async -> ExitStatus {
         signal(SIGPIPE, SIG_IGN)
