@@ -18,6 +18,8 @@ import re
 import sys
 from collections import Counter
 
+from benchlib import failure_kind, read_jobs, tally, usage
+
 NAME_RX = re.compile(r"^h(\d{6})\.bench\.test\.?$")
 IPV4_RX = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 
@@ -32,14 +34,8 @@ def expected(name: str):
 
 def main() -> int:
     if len(sys.argv) != 3:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    wanted = Counter()
-    with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
-        for line in f:
-            s = line.strip()
-            if s and not s.startswith("#"):
-                wanted[s.rstrip(".").lower()] += 1
+        return usage(__doc__)
+    wanted = read_jobs(sys.argv[1], key=lambda s: s.rstrip(".").lower())
     total = sum(wanted.values())
 
     got = Counter()          # correct answers per name
@@ -59,8 +55,7 @@ def main() -> int:
                 name = str(rec.get("input", "")).rstrip(".").lower()
                 if not rec.get("successful"):
                     failed += 1
-                    exc = rec.get("exception") or {}
-                    exceptions[exc.get("type") or ("unfinished:%s" % rec.get("reason"))] += 1
+                    exceptions[failure_kind(rec)] += 1
                     continue
                 addr = rec.get("value")
             else:
@@ -85,8 +80,7 @@ def main() -> int:
             else:
                 wrong += 1
 
-    correct = sum(min(c, wanted[n]) for n, c in got.items())
-    extra = sum(max(0, c - wanted[n]) for n, c in got.items())
+    correct, extra = tally(got, wanted)
     print(json.dumps({
         "total": total, "records": records, "correct": correct, "wrong": wrong,
         "failed": failed, "not_correct": total - correct, "extra": extra,

@@ -23,6 +23,8 @@ import re
 import sys
 from collections import Counter
 
+from benchlib import failure_kind, read_jobs, tally, usage
+
 PATH_RX = re.compile(r"^https?://[^/]+/p/(\d{6})\.html$")
 
 
@@ -44,14 +46,8 @@ class Site:
 
 def main() -> int:
     if len(sys.argv) != 4:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    wanted = Counter()
-    with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
-        for line in f:
-            s = line.strip()
-            if s and not s.startswith("#"):
-                wanted[s] += 1
+        return usage(__doc__)
+    wanted = read_jobs(sys.argv[1])
     total = sum(wanted.values())
     site = Site(sys.argv[3])
 
@@ -117,8 +113,7 @@ def main() -> int:
                     url = str(rec.get("input", ""))
                     if not rec.get("successful"):
                         failed += 1
-                        exc = rec.get("exception") or {}
-                        exceptions[exc.get("type") or ("unfinished:%s" % rec.get("reason"))] += 1
+                        exceptions[failure_kind(rec)] += 1
                         continue
                     v = rec.get("value") or {}
                     if not isinstance(v, dict):
@@ -150,8 +145,7 @@ def main() -> int:
                 nbytes = int(tok[2]) if len(tok) > 2 and tok[2].isdigit() else None
                 judge(tok[1], status, nbytes)
 
-    correct = sum(min(c, wanted[u]) for u, c in got.items())
-    extra = sum(max(0, c - wanted[u]) for u, c in got.items())
+    correct, extra = tally(got, wanted)
     print(json.dumps({
         "total": total, "records": records, "correct": correct, "wrong": wrong,
         "failed": failed, "not_correct": total - correct, "extra": extra, "unknown": unknown,

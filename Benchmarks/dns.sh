@@ -27,16 +27,11 @@
 #   ADNS_SLICE=200      names per adnshost process
 #   KEEP_DNS=1          leave knotd running at the end
 set -euo pipefail
-export PYTHONDONTWRITEBYTECODE=1 LC_ALL=C
+# paths (BENCH ROOT RUN DATA OUT VENV RESULTS STAMP SPATE_DEFAULT) and the helpers shared with http.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$BENCH")"
-RUN="$BENCH/run"
 KNOT="$RUN/knot"
-DATA="$RUN/data"
-OUT="$RUN/out"
-RESULTS="$BENCH/results"
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 RAW="$RESULTS/raw/dns-$STAMP"
 
 REPEAT="${REPEAT:-3}"
@@ -53,51 +48,19 @@ MEM_SMALL="${MEM_SMALL:-10000}"
 MEM_BIG="${MEM_BIG:-1000000}"
 ADNS_SLICE="${ADNS_SLICE:-200}"
 KEEP_DNS="${KEEP_DNS:-0}"
-SPATE_DEFAULT="$ROOT/.build/release/spate"
 SPATE="${SPATE:-$SPATE_DEFAULT}"
-
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-NOTES=()
-note() { NOTES+=("$*"); log "note: $*"; }
-commas() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta' <<< "$1"; }
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root or sudo for: $*"; fi; }
 
 # ---------------------------------------------------------------- 1. tools
 need=()
 command -v knotd >/dev/null || need+=(knot)
 command -v kdig >/dev/null || need+=(knot-dnsutils)
 command -v adnshost >/dev/null || need+=(adns-tools)
-[ -x /usr/bin/time ] || need+=(time)
-command -v python3 >/dev/null || need+=(python3)
-command -v timeout >/dev/null || need+=(coreutils)
-if [ "${#need[@]}" -gt 0 ]; then
-  log "installing: ${need[*]}"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
-# Debian does not start services from packages in containers, and we never want the system knot here:
-# knotd is always run below with our own config.
+install_missing "${need[@]+"${need[@]}"}"   # (+ time python3 coreutils); never the system knot: ours runs below
 
 mkdir -p "$KNOT/db" "$DATA" "$OUT" "$RAW"
 
 PY_OK=0
-VENV="$RUN/venv"
-if [ "$SKIP_PEERS" != 1 ]; then
-  if "$VENV/bin/python" -c 'import gevent, aiodns' 2>/dev/null; then
-    PY_OK=1
-  elif python3 -m venv "$VENV" >/dev/null 2>&1 || { rm -rf "$VENV"; false; }; then
-    log "installing gevent and aiodns into $VENV"
-    if "$VENV/bin/pip" install -q --disable-pip-version-check gevent aiodns >&2; then
-      PY_OK=1
-    else
-      note "pip install gevent aiodns failed: gevent and aiodns peers skipped"
-    fi
-  else
-    note "python3 -m venv does not work here (Debian: apt-get install python3-venv): gevent and aiodns peers skipped"
-  fi
-fi
+[ "$SKIP_PEERS" = 1 ] || peer_venv "gevent and aiodns peers" gevent aiodns
 
 # ---------------------------------------------------------------- spate binary
 RUN_SPATE=1
@@ -115,8 +78,7 @@ elif [ "$SPATE_BUILD" = 1 ] || [ ! -x "$SPATE" ]; then
   fi
 fi
 
-# From here on: loopback only. No client may pick up a proxy (the installs above may have needed one).
-unset http_proxy https_proxy ftp_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY FTP_PROXY ALL_PROXY NO_PROXY
+no_proxies   # from here on: loopback only
 
 # ---------------------------------------------------------------- 2. data + knotd
 python3 "$BENCH/gen-zone.py" "$DATA" "$N"
@@ -131,32 +93,13 @@ cycled() { # COUNT -> path
   printf '%s\n' "$f"
 }
 
-port_free() { # PORT -> 0 if nothing holds 127.0.0.1:PORT (UDP or TCP)
-  python3 - "$1" <<'PY'
-import socket, sys
-port = int(sys.argv[1])
-for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    if kind == socket.SOCK_STREAM:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # ignore TIME_WAIT leftovers
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        sys.exit(1)
-    finally:
-        s.close()
-PY
-}
-
 stop_knot() {
   local pid=""
   [ -s "$KNOT/knot.pid" ] && pid="$(cat "$KNOT/knot.pid")"
   [ -n "$pid" ] || return 0
-  # only our own knotd: its command line names our config file
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$KNOT/knot.conf"; then
+  if is_ours "$pid" "$KNOT/knot.conf"; then
     knotc -c "$KNOT/knot.conf" -s "$KNOT/knot.sock" stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    wait_exit "$pid" 50 || kill -9 "$pid" 2>/dev/null || true
     log "knotd stopped (pid $pid)"
   fi
   rm -f "$KNOT/knot.pid"
@@ -172,19 +115,17 @@ cleanup() {
   rm -f "$OUT"/mem-*.out
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 stop_knot   # a leftover from an interrupted run
 
-port_free "$DNS_PORT" || die "127.0.0.1:$DNS_PORT is in use (another DNS server?). Stop it or choose another port with DNS_PORT=."
+port_free 127.0.0.1 "$DNS_PORT" udp || die "127.0.0.1:$DNS_PORT is in use (another DNS server?). Stop it or choose another port with DNS_PORT=."
 LISTEN="127.0.0.1@$DNS_PORT"
 RUN_ADNS=0
 if [ "$SKIP_PEERS" != 1 ]; then
   if [ "$(id -u)" != 0 ]; then
     note "adnshost skipped: it can only ask port 53, and binding 127.0.0.1:53 needs root"
-  elif ! port_free 53; then
+  elif ! port_free 127.0.0.1 53 udp; then
     note "adnshost skipped: 127.0.0.1:53 is in use, and adnshost cannot be given another port"
   else
     LISTEN="$LISTEN, 127.0.0.1@53"; RUN_ADNS=1
@@ -250,31 +191,22 @@ udp_rcvbuf_errors() { awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) if ($i 
 measure() {
   local group="$1" tool="$2" id="$3" names="$4" limit="$5"; shift 5
   local run="${id##*-r}"
-  printf '%s\n' "$*" > "$RAW/$id.cmd"
-  log "$id: $*"
+  run_begin "$id" "$@"
   local d0 s0 rc=0
   d0="$(udp_rcvbuf_errors)"; s0="$(server_drops)"
-  /usr/bin/time -v -o "$RAW/$id.time" timeout --signal=INT --kill-after=10 "$limit" "$@" \
-    > "$OUT/$id.out" 2> "$RAW/$id.err" < /dev/null || rc=$?
+  timed "$id" "$limit" "$@" || rc=$?
   local drops=$(( $(udp_rcvbuf_errors) - d0 )) sdrops=$(( $(server_drops) - s0 ))
-  local wall cpu rss
-  wall="$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s }' "$RAW/$id.time")"
-  cpu="$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$RAW/$id.time")"
-  rss="$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$RAW/$id.time")"
+  time_v "$RAW/$id.time"   # -> WALL CPU RSS
   local check correct total inner
   check="$(python3 "$BENCH/check_dns.py" "$names" "$OUT/$id.out")"
   printf '%s\n' "$check" > "$RAW/$id.check.json"
-  total="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["total"])' "$check")"
-  correct="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["correct"])' "$check")"
-  inner="$(python3 -c 'import json,sys
-try:
-    print(json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])["inner_wall_s"])
-except Exception:
-    print("")' "$RAW/$id.err")"
+  total="$(jfield "$check" total)"
+  correct="$(jfield "$check" correct)"
+  inner="$(inner_wall "$RAW/$id.err")"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-    "$group" "$tool" "$run" "$rc" "$wall" "$cpu" "$rss" "$total" "$correct" "$drops" "$sdrops" "$inner" >> "$TSV"
-  log "  rc=$rc wall=${wall}s cpu=${cpu}s rss=${rss}MB correct=$correct/$total udp_drops=$drops (at knotd: $sdrops)"
-  [ "$rc" = 124 ] && log "  !! hit the ${limit}s limit" || true
+    "$group" "$tool" "$run" "$rc" "$WALL" "$CPU" "$RSS" "$total" "$correct" "$drops" "$sdrops" "$inner" >> "$TSV"
+  log "  rc=$rc wall=${WALL}s cpu=${CPU}s rss=${RSS}MB correct=$correct/$total udp_drops=$drops (at knotd: $sdrops)"
+  limit_hit "$rc" "$limit"
 }
 
 # ---------------------------------------------------------------- 4. runs (interleaved)
@@ -309,20 +241,16 @@ fi
 # ---------------------------------------------------------------- 5. report
 META="$RAW/meta.tsv"
 {
-  printf 'date\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  printf 'machine\t%s vCPU, %s, %s GiB RAM\n' "$(nproc)" \
-    "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-    "$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
-  printf 'os\t%s, kernel %s\n' "$(. /etc/os-release && echo "$PRETTY_NAME")" "$(uname -r)"
+  meta_machine   # date, machine, os
   printf 'knot\t%s\n' "$(knotd -V | awk '{print $NF}')"
   printf 'net.core.rmem_default\t%s\n' "$(cat /proc/sys/net/core/rmem_default 2>/dev/null || echo '?')"
-  [ "$RUN_SPATE" = 1 ] && printf 'spate\t%s (%s)\n' "$("$SPATE" --version 2>/dev/null | head -n 1 || echo '?')" "$SPATE"
+  meta_spate
   [ "$RUN_ADNS" = 1 ] && printf 'adns\t%s\n' "$(adnshost --version 2>/dev/null | head -n 1)"
   [ "$PY_OK" = 1 ] && printf 'python peers\t%s\n' "$("$VENV/bin/python" -c 'import sys, gevent, aiodns, pycares
 print("Python %d.%d.%d" % sys.version_info[:3], "gevent", gevent.__version__, "aiodns", getattr(aiodns, "__version__", "?"), "pycares", pycares.__version__)')"
   printf 'settings\tREPEAT=%s CONC="%s" N=%s TIMEOUT_S=%s DNS_PORT=%s ADNS_SLICE=%s\n' \
     "$REPEAT" "$CONC" "$N" "$TIMEOUT_S" "$DNS_PORT" "$ADNS_SLICE"
-  for n in "${NOTES[@]+"${NOTES[@]}"}"; do printf 'note\t%s\n' "$n"; done
+  meta_notes
 } > "$META"
 
 python3 "$BENCH/report_dns.py" "$META" "$TSV" > "$RAW/report.md"

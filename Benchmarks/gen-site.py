@@ -19,6 +19,8 @@ title from the URL, so the page text may change without touching the checker.
 import os
 import sys
 
+from benchlib import n_in_range, usage, write_if_changed
+
 VERSION = "1"
 WORDS = ("spate fetch loopback nginx curl wget aiohttp page link body title swift libcurl "
          "c-ares record jsonl transfer status bytes header keep-alive socket buffer epoll "
@@ -55,29 +57,13 @@ def page(i: int, n: int) -> bytes:
     return data
 
 
-def write_if_changed(path: str, text: str) -> bool:
-    try:
-        with open(path, encoding="ascii") as f:
-            if f.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return True
-
-
 def main() -> int:
     if len(sys.argv) < 3:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
+        return usage(__doc__)
     www, data = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
     sizes = [int(a) for a in sys.argv[4:]]
-    if not 1 <= n <= 999_999:
-        print("N must be in 1..999999", file=sys.stderr)
+    if not n_in_range(n):
         return 2
     base = os.environ.get("HTTP_BASE", "http://127.0.0.1:8080").rstrip("/")
 

@@ -14,33 +14,19 @@ Files are only rewritten when their content would change (keeps reruns fast and 
 import os
 import sys
 
+from benchlib import n_in_range, usage, write_if_changed
+
 
 def address(i: int) -> str:
     return "127.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
 
 
-def write_if_changed(path: str, text: str) -> bool:
-    try:
-        with open(path, encoding="ascii") as f:
-            if f.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return True
-
-
 def main() -> int:
     if len(sys.argv) < 2:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
+        return usage(__doc__)
     out = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
-    if not 1 <= n <= 999_999:
-        print("N must be in 1..999999", file=sys.stderr)
+    if not n_in_range(n):
         return 2
     os.makedirs(out, exist_ok=True)
 

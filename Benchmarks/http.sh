@@ -31,17 +31,12 @@
 #   NGINX_WORKERS=2     nginx worker processes
 #   KEEP_HTTP=1         leave nginx running at the end
 set -euo pipefail
-export PYTHONDONTWRITEBYTECODE=1 LC_ALL=C
+# paths (BENCH ROOT RUN DATA OUT VENV RESULTS STAMP SPATE_DEFAULT) and the helpers shared with dns.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$BENCH")"
-RUN="$BENCH/run"
 NGX="$RUN/nginx"
 WWW="$RUN/www"
-DATA="$RUN/data"
-OUT="$RUN/out"
-RESULTS="$BENCH/results"
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 RAW="$RESULTS/raw/http-$STAMP"
 
 REPEAT="${REPEAT:-3}"
@@ -60,17 +55,8 @@ MEM_BIG="${MEM_BIG:-1000000}"
 WRK_SECONDS="${WRK_SECONDS:-10}"
 NGINX_WORKERS="${NGINX_WORKERS:-2}"
 KEEP_HTTP="${KEEP_HTTP:-0}"
-SPATE_DEFAULT="$ROOT/.build/release/spate"
 SPATE="${SPATE:-$SPATE_DEFAULT}"
 BASE="http://127.0.0.1:$HTTP_PORT"
-
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-NOTES=()
-note() { NOTES+=("$*"); log "note: $*"; }
-commas() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta' <<< "$1"; }
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root or sudo for: $*"; fi; }
 
 for k in $LISTS; do
   [[ "$k" =~ ^[0-9]+$ ]] && [ "$k" -ge 1 ] && [ "$k" -le "$N" ] || die "LISTS: '$k' must be a number in 1..N ($N)"
@@ -82,36 +68,14 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v wget2 >/dev/null || need+=(wget2)
 command -v curl >/dev/null || need+=(curl)
-[ -x /usr/bin/time ] || need+=(time)
-command -v python3 >/dev/null || need+=(python3)
-command -v timeout >/dev/null || need+=(coreutils)
-if [ "${#need[@]}" -gt 0 ]; then
-  log "installing: ${need[*]}"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+install_missing "${need[@]+"${need[@]}"}"   # (+ time python3 coreutils)
 NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
-# Debian does not start services from packages in containers, and we never use the system nginx:
-# ours runs below with its own config, pid file and logs under run/nginx/.
+# we never use the system nginx: ours runs below with its own config, pid file and logs under run/nginx/.
 
 mkdir -p "$NGX/tmp" "$WWW" "$DATA" "$OUT" "$RAW"
 
 PY_OK=0
-VENV="$RUN/venv"
-if [ "$SKIP_PEERS" != 1 ]; then
-  if "$VENV/bin/python" -c 'import aiohttp' 2>/dev/null; then
-    PY_OK=1
-  elif [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" >/dev/null 2>&1 || { rm -rf "$VENV"; false; }; then
-    log "installing aiohttp into $VENV"
-    if "$VENV/bin/pip" install -q --disable-pip-version-check aiohttp >&2; then
-      PY_OK=1
-    else
-      note "pip install aiohttp failed: aiohttp peer skipped"
-    fi
-  else
-    note "python3 -m venv does not work here (Debian: apt-get install python3-venv): aiohttp peer skipped"
-  fi
-fi
+[ "$SKIP_PEERS" = 1 ] || peer_venv "aiohttp peer" aiohttp
 
 # ---------------------------------------------------------------- spate binary (never built here)
 RUN_SPATE=1
@@ -123,35 +87,17 @@ elif ! "$SPATE" fetch --help >/dev/null 2>&1 < /dev/null; then
   RUN_SPATE=0; note "spate skipped: \`$SPATE fetch --help\` fails (a binary without the fetch command?)"
 fi
 
-# From here on: loopback only. No client may pick up a proxy (the installs above may have needed one).
-unset http_proxy https_proxy ftp_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY FTP_PROXY ALL_PROXY NO_PROXY
+no_proxies   # from here on: loopback only
 
 # ---------------------------------------------------------------- 2a. port check (before any slow work)
-port_free() { # HOST PORT -> 0 if nothing holds HOST:PORT (TCP)
-  python3 - "$1" "$2" <<'PY'
-import socket, sys
-host, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # ignore TIME_WAIT leftovers
-try:
-    s.bind((host, port))
-except OSError as e:
-    sys.exit(1 if e.errno == 98 else 3)   # 98: in use; 3: cannot bind there at all (no ::1?)
-finally:
-    s.close()
-PY
-}
-
 stop_nginx() {
   local pid=""
   [ -s "$NGX/nginx.pid" ] && pid="$(cat "$NGX/nginx.pid")"
   [ -n "$pid" ] || return 0
-  # only our own nginx: its master's command line names our config file
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$NGX/nginx.conf"; then
+  if is_ours "$pid" "$NGX/nginx.conf"; then   # the master's command line names our config file
     kill -QUIT "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    wait_exit "$pid" 50 || kill -TERM "$pid" 2>/dev/null || true
+    wait_exit "$pid" 20 || true
     log "nginx stopped (pid $pid)"
   fi
   rm -f "$NGX/nginx.pid"
@@ -167,9 +113,7 @@ cleanup() {
   rm -f "$OUT"/http-mem-*.out
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 stop_nginx   # a leftover from an interrupted run (or from KEEP_HTTP=1)
 
@@ -272,24 +216,18 @@ printf 'group\ttool\tlist\trun\trc\twall_s\tcpu_s\trss_mb\ttotal\tcorrect\tfaile
 # TCP connections the kernel refused because a listen queue was full (TcpExt ListenOverflows, system-wide)
 listen_overflows() { awk '/^TcpExt:/ { if (!h) { for (i = 2; i <= NF; i++) if ($i == "ListenOverflows") c = i; h = 1 } else print $c + 0 }' /proc/net/netstat; }
 nginx_errors() { grep -cE '\[(error|crit|alert|emerg)\]' "$NGX/error.log" || true; }
-jfield() { python3 -c 'import json,sys; v = json.loads(sys.argv[1]).get(sys.argv[2], ""); print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1" "$2"; }
 
 # measure GROUP TOOL LIST_LABEL ID URLS_FILE|- TIMEOUT CMD...  (ID ends in -rRUN; CMD's stdout -> run/out/ID.out)
 # The checked file is run/out/ID.out, or $CHECK_FILE when set (wget2's CSV). URLS_FILE "-": no check (wrk).
 measure() {
   local group="$1" tool="$2" label="$3" id="$4" list="$5" limit="$6"; shift 6
   local run="${id##*-r}"
-  printf '%s\n' "$*" > "$RAW/$id.cmd"
-  log "$id: $*"
+  run_begin "$id" "$@"
   local l0 e0 rc=0
   l0="$(listen_overflows)"; e0="$(nginx_errors)"
-  /usr/bin/time -v -o "$RAW/$id.time" timeout --signal=INT --kill-after=10 "$limit" "$@" \
-    > "$OUT/$id.out" 2> "$RAW/$id.err" < /dev/null || rc=$?
+  timed "$id" "$limit" "$@" || rc=$?
   local ldrops=$(( $(listen_overflows) - l0 )) nerr=$(( $(nginx_errors) - e0 ))
-  local wall cpu rss
-  wall="$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s }' "$RAW/$id.time")"
-  cpu="$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$RAW/$id.time")"
-  rss="$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$RAW/$id.time")"
+  time_v "$RAW/$id.time"   # -> WALL CPU RSS
   local total="" correct="" failed="" wrong="" inner="" rate="" extra=""
   if [ "$list" != - ]; then
     local check
@@ -304,11 +242,7 @@ for k, v in list(c["exceptions"].items())[:3] + list(c["problems"].items())[:3]:
 if c["unknown"]: bits.append("%d records for URLs not in the list" % c["unknown"])
 if c["extra"]: bits.append("%d duplicate records" % c["extra"])
 print("; ".join(bits))' "$check")"
-    inner="$(python3 -c 'import json,sys
-try:
-    print(json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])["inner_wall_s"])
-except Exception:
-    print("")' "$RAW/$id.err")"
+    inner="$(inner_wall "$RAW/$id.err")"
   else
     rate="$(awk '/^Requests\/sec:/ { print $2 }' "$OUT/$id.out")"
     extra="$(awk '/requests in/ { r = $1 } /Non-2xx/ { n = $NF } /Socket errors/ { s = $0; sub(/^ *Socket errors: */, "", s) }
@@ -316,16 +250,16 @@ except Exception:
     cp "$OUT/$id.out" "$RAW/$id.out"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-    "$group" "$tool" "$label" "$run" "$rc" "$wall" "$cpu" "$rss" "$total" "$correct" "$failed" "$wrong" \
+    "$group" "$tool" "$label" "$run" "$rc" "$WALL" "$CPU" "$RSS" "$total" "$correct" "$failed" "$wrong" \
     "$inner" "$ldrops" "$nerr" "$rate" "$extra" >> "$TSV"
   if [ "$list" != - ]; then
-    log "  rc=$rc wall=${wall}s cpu=${cpu}s rss=${rss}MB correct=$correct/$total${extra:+ ($extra)}"
+    log "  rc=$rc wall=${WALL}s cpu=${CPU}s rss=${RSS}MB correct=$correct/$total${extra:+ ($extra)}"
   else
-    log "  rc=$rc $rate requests/s ($extra) cpu=${cpu}s rss=${rss}MB"
+    log "  rc=$rc $rate requests/s ($extra) cpu=${CPU}s rss=${RSS}MB"
   fi
   [ "$ldrops" -gt 0 ] && log "  !! $ldrops listen-queue overflows" || true
   [ "$nerr" -gt 0 ] && log "  !! $nerr new nginx error-log lines ($NGX/error.log)" || true
-  [ "$rc" = 124 ] && log "  !! hit the ${limit}s limit" || true
+  limit_hit "$rc" "$limit"
 }
 
 # ---------------------------------------------------------------- 4. runs
@@ -376,11 +310,7 @@ fi
 # ---------------------------------------------------------------- 5. report
 META="$RAW/meta.tsv"
 {
-  printf 'date\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  printf 'machine\t%s vCPU, %s, %s GiB RAM\n' "$(nproc)" \
-    "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-    "$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
-  printf 'os\t%s, kernel %s\n' "$(. /etc/os-release && echo "$PRETTY_NAME")" "$(uname -r)"
+  meta_machine   # date, machine, os
   printf 'nginx\t%s: %s workers, keep-alive, sendfile, access_log off, open_file_cache 8000; %s:%s%s\n' \
     "$("$NGINX_BIN" -v 2>&1 | sed 's,.*/,,')" "$NGINX_WORKERS" 127.0.0.1 "$HTTP_PORT" \
     "$([ "$LISTEN6" = 1 ] && echo " and [::1]:$HTTP_PORT")"
@@ -388,7 +318,7 @@ META="$RAW/meta.tsv"
     "$(commas "$(du -sb --apparent-size "$WWW/p" | awk '{print $1}')")" \
     "$(find "$WWW/p" -name '*.html' -printf '%s\n' | awk '{ s += $1; n++ } END { printf "%.0f", s / n }')"
   printf 'ulimit -n\t%s soft / %s hard\n' "$(ulimit -Sn)" "$(ulimit -Hn)"
-  [ "$RUN_SPATE" = 1 ] && printf 'spate\t%s (%s)\n' "$("$SPATE" --version 2>/dev/null | head -n 1 || echo '?')" "$SPATE"
+  meta_spate
   [ "$RUN_CURL" = 1 ] && printf 'curl\t%s\n' "$(curl --version | head -n 1 | awk '{print $2}')"
   [ "$RUN_WGET2" = 1 ] && printf 'wget2\t%s\n' "$(wget2 --version 2>/dev/null | head -n 1 | sed 's/^GNU Wget2 //; s/ - .*//')"
   [ "$SKIP_WRK" != 1 ] && printf 'wrk\t%s\n' "$(wrk -v 2>&1 | head -n 1 | awk '{print $2}')"
@@ -396,7 +326,7 @@ META="$RAW/meta.tsv"
 print("Python %d.%d.%d" % sys.version_info[:3], "aiohttp", aiohttp.__version__)')"
   printf 'settings\tREPEAT=%s CONC="%s" LISTS="%s" N=%s TIMEOUT_S=%s MEM_TIMEOUT_S=%s HTTP_PORT=%s\n' \
     "$REPEAT" "$CONC" "$LISTS" "$N" "$TIMEOUT_S" "$MEM_TIMEOUT_S" "$HTTP_PORT"
-  for n in "${NOTES[@]+"${NOTES[@]}"}"; do printf 'note\t%s\n' "$n"; done
+  meta_notes
 } > "$META"
 
 python3 "$BENCH/report_http.py" "$META" "$TSV" > "$RAW/report.md"

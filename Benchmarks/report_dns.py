@@ -8,20 +8,10 @@ RUNS_TSV: one line per run: group tool run rc wall_s cpu_s rss_mb total correct 
 Per tool: medians over its runs of wall time, names/s (correct answers / wall s), CPU s (user+sys)
 and peak RSS; correct/total is the worst run.
 """
-import csv
-import statistics
 import sys
 
-
-def num(x, default=0.0):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return default
-
-
-def fmt_int(x):
-    return "{:,}".format(int(round(x)))
+from benchlib import (by_tool, fmt_int, header, inner_note, median, notes_section, num, read_meta,
+                      read_runs, rss_ratio, usage, walls_rates)
 
 
 def drop_note(rs):
@@ -36,27 +26,12 @@ def drop_note(rs):
 
 def main() -> int:
     if len(sys.argv) != 3:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    meta, notes = [], []
-    with open(sys.argv[1]) as f:
-        for line in f:
-            key, _, value = line.rstrip("\n").partition("\t")
-            if key == "note":
-                notes.append(value)
-            elif key:
-                meta.append((key, value))
-    with open(sys.argv[2]) as f:
-        runs = list(csv.DictReader(f, delimiter="\t"))
+        return usage(__doc__)
+    meta, notes = read_meta(sys.argv[1])
+    runs = read_runs(sys.argv[2])
+    tools = by_tool(runs)
 
-    tools = {}   # (group, tool) -> [run rows], in first-seen order
-    for r in runs:
-        tools.setdefault((r["group"], r["tool"]), []).append(r)
-
-    out = ["# spate resolve vs. peers: A lookups on loopback (Knot DNS)", ""]
-    out += ["| | |", "|---|---|"]
-    out += ["| %s | %s |" % (k, v.replace("|", "\\|")) for k, v in meta]
-    out.append("")
+    out = header("spate resolve vs. peers: A lookups on loopback (Knot DNS)", meta)
 
     dns_total = max((int(r["total"]) for r in runs if r["group"] == "dns"), default=0)
     out += ["## Resolve %s names (hNNNNNN.bench.test, one A record each)" % fmt_int(dns_total), "",
@@ -66,22 +41,19 @@ def main() -> int:
     for (group, tool), rs in tools.items():
         if group != "dns":
             continue
-        walls = [num(r["wall_s"]) for r in rs]
-        rates = [num(r["correct"]) / w if w > 0 else 0.0 for r, w in zip(rs, walls)]
+        walls, rates = walls_rates(rs)
         worst = min(rs, key=lambda r: int(r["correct"]))
         bits = []
         bad = sorted({r["rc"] for r in rs if r["rc"] != "0"})
         if bad:
             bits.append("exit " + ",".join(bad))
         bits += drop_note(rs)
-        inner = [num(r["inner"], None) for r in rs if r["inner"]]
-        if inner:
-            bits.append("in-script %.2f s" % statistics.median(inner))
+        bits += inner_note(rs)
         out.append("| %s | %d | %s / %s | **%s** | %.2f (%.2f–%.2f) | %.2f | %.1f | %s |" % (
             tool, len(rs), fmt_int(int(worst["correct"])), fmt_int(int(worst["total"])),
-            fmt_int(statistics.median(rates)), statistics.median(walls), min(walls), max(walls),
-            statistics.median(num(r["cpu_s"]) for r in rs),
-            statistics.median(num(r["rss_mb"]) for r in rs), "; ".join(bits)))
+            fmt_int(median(rates)), median(walls), min(walls), max(walls),
+            median(num(r["cpu_s"]) for r in rs),
+            median(num(r["rss_mb"]) for r in rs), "; ".join(bits)))
     out.append("")
 
     mem = [(tool, rs[0]) for (group, tool), rs in tools.items() if group == "mem"]
@@ -95,11 +67,7 @@ def main() -> int:
                 tool, fmt_int(int(r["correct"])), fmt_int(int(r["total"])),
                 fmt_int(int(r["correct"]) / w if w > 0 else 0), w, num(r["cpu_s"]),
                 num(r["rss_mb"]), r["rc"]))
-        if len(mem) == 2 and num(mem[0][1]["rss_mb"]) > 0:
-            small, big = num(mem[0][1]["rss_mb"]), num(mem[1][1]["rss_mb"])
-            jobs = num(mem[1][1]["total"]) / max(num(mem[0][1]["total"]), 1)
-            out += ["", "Peak RSS ratio, %s× the jobs: **%.2f×** (%.1f MB → %.1f MB)."
-                    % (fmt_int(jobs), big / small, small, big)]
+        out += rss_ratio(mem, "jobs")
         drops = ["%s: %s" % (tool, drop_note([r])[0]) for tool, r in mem if drop_note([r])]
         if drops:
             out += [""] + ["* " + d for d in drops]
@@ -118,8 +86,7 @@ def main() -> int:
             "datagrams cost a retry after the client's per-try timeout.",
             "* in-script = the Python peers' own timing from first spawn to last answer (no interpreter "
             "start-up); informational only."]
-    if notes:
-        out += ["", "## Notes", ""] + ["* " + n for n in notes]
+    out += notes_section(notes)
     print("\n".join(out))
     return 0
 

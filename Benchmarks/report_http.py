@@ -9,24 +9,10 @@ listen_drops nginx_errors rate extra. Groups: "cap" (wrk), "fetch-K" (K URLs), "
 Per tool and list: medians over its runs of wall time, URLs/s (correct URLs / wall s), CPU s (user+sys)
 and peak RSS; correct/total is the worst run; exit lists the distinct exit codes.
 """
-import csv
-import statistics
 import sys
 
-
-def num(x, default=0.0):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return default
-
-
-def fmt_int(x):
-    return "{:,}".format(int(round(x)))
-
-
-def esc(s):
-    return str(s).replace("|", "\\|")
+from benchlib import (by_tool, esc, fmt_int, header, inner_note, median, notes_section, num, read_meta,
+                      read_runs, rss_ratio, usage, walls_rates)
 
 
 def run_notes(rs):
@@ -43,9 +29,7 @@ def run_notes(rs):
         bits.append("worst run: " + worst["extra"])
     elif worst.get("extra"):
         bits.append(worst["extra"])
-    inner = [num(r["inner"], None) for r in rs if r["inner"]]
-    if inner:
-        bits.append("in-script %.2f s" % statistics.median(inner))
+    bits += inner_note(rs)
     return "; ".join(esc(b) for b in bits)
 
 
@@ -55,27 +39,11 @@ def exits(rs):
 
 def main() -> int:
     if len(sys.argv) != 3:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    meta, notes = [], []
-    with open(sys.argv[1]) as f:
-        for line in f:
-            key, _, value = line.rstrip("\n").partition("\t")
-            if key == "note":
-                notes.append(value)
-            elif key:
-                meta.append((key, value))
-    with open(sys.argv[2]) as f:
-        runs = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+        return usage(__doc__)
+    meta, notes = read_meta(sys.argv[1])
+    tools = by_tool(read_runs(sys.argv[2]))
 
-    tools = {}   # (group, tool) -> [run rows], in first-seen order
-    for r in runs:
-        tools.setdefault((r["group"], r["tool"]), []).append(r)
-
-    out = ["# spate fetch vs. peers: HTTP GETs on loopback (nginx)", ""]
-    out += ["| | |", "|---|---|"]
-    out += ["| %s | %s |" % (esc(k), esc(v)) for k, v in meta]
-    out.append("")
+    out = header("spate fetch vs. peers: HTTP GETs on loopback (nginx)", meta)
 
     ceiling = None
     cap = [(tool, rs) for (group, tool), rs in tools.items() if group == "cap"]
@@ -84,12 +52,12 @@ def main() -> int:
                 "| load generator | runs | requests/s | wall s | CPU s | peak RSS MB | exit | note |",
                 "|---|---:|---:|---:|---:|---:|---:|---|"]
         for tool, rs in cap:
-            rate = statistics.median(num(r["rate"]) for r in rs)
+            rate = median(num(r["rate"]) for r in rs)
             ceiling = ceiling or rate
             out.append("| %s | %d | **%s** | %.2f | %.2f | %.1f | %s | %s |" % (
-                esc(tool), len(rs), fmt_int(rate), statistics.median(num(r["wall_s"]) for r in rs),
-                statistics.median(num(r["cpu_s"]) for r in rs),
-                statistics.median(num(r["rss_mb"]) for r in rs), exits(rs),
+                esc(tool), len(rs), fmt_int(rate), median(num(r["wall_s"]) for r in rs),
+                median(num(r["cpu_s"]) for r in rs),
+                median(num(r["rss_mb"]) for r in rs), exits(rs),
                 esc("; ".join(r["extra"] for r in rs if r["extra"]))))
         out.append("")
 
@@ -106,16 +74,15 @@ def main() -> int:
         for (g, tool), rs in tools.items():
             if g != group:
                 continue
-            walls = [num(r["wall_s"]) for r in rs]
-            rates = [num(r["correct"]) / w if w > 0 else 0.0 for r, w in zip(rs, walls)]
+            walls, rates = walls_rates(rs)
             worst = min(rs, key=lambda r: int(num(r["correct"])))
-            rate = statistics.median(rates)
+            rate = median(rates)
             out.append("| %s | %d | %s / %s | **%s** | %s | %.2f (%.2f–%.2f) | %.2f | %.1f | %s | %s |" % (
                 esc(tool), len(rs), fmt_int(num(worst["correct"])), fmt_int(num(worst["total"])),
                 fmt_int(rate), "%.0f%%" % (100 * rate / ceiling) if ceiling else "–",
-                statistics.median(walls), min(walls), max(walls),
-                statistics.median(num(r["cpu_s"]) for r in rs),
-                statistics.median(num(r["rss_mb"]) for r in rs), exits(rs), run_notes(rs)))
+                median(walls), min(walls), max(walls),
+                median(num(r["cpu_s"]) for r in rs),
+                median(num(r["rss_mb"]) for r in rs), exits(rs), run_notes(rs)))
         out.append("")
 
     mem = [(tool, rs[0]) for (group, tool), rs in tools.items() if group == "mem"]
@@ -129,11 +96,7 @@ def main() -> int:
                 esc(tool), fmt_int(num(r["correct"])), fmt_int(num(r["total"])),
                 fmt_int(num(r["correct"]) / w if w > 0 else 0), w, num(r["cpu_s"]),
                 num(r["rss_mb"]), r["rc"], run_notes([r])))
-        if len(mem) == 2 and num(mem[0][1]["rss_mb"]) > 0:
-            small, big = num(mem[0][1]["rss_mb"]), num(mem[1][1]["rss_mb"])
-            jobs = num(mem[1][1]["total"]) / max(num(mem[0][1]["total"]), 1)
-            out += ["", "Peak RSS ratio, %s× the URLs: **%.2f×** (%.1f MB → %.1f MB)."
-                    % (fmt_int(jobs), big / small, small, big)]
+        out += rss_ratio(mem, "URLs")
         out.append("")
 
     out += ["## How to read it", "",
@@ -157,8 +120,7 @@ def main() -> int:
             "`[error]`/`[crit]`/`[alert]` lines in `run/nginx/error.log` during the run.",
             "* in-script = the aiohttp peer's own timing from the first request to the last response (no "
             "interpreter start-up); informational only."]
-    if notes:
-        out += ["", "## Notes", ""] + ["* " + esc(n) for n in notes]
+    out += notes_section(notes)
     print("\n".join(out))
     return 0
 
