@@ -128,7 +128,9 @@ final class CurlMulti: HubSource {
         // PIPEWAIT makes a transfer wait for a busy connection it might multiplex on. Only
         // worth it where HTTP/2 is possible: over HTTP/1.1 it serialises a host's transfers
         // behind its first, slow one (measured: 3 parallel 1 s requests took 2 s).
-        cspate_easy_setopt_long(h, CURLOPT_PIPEWAIT, r.url.scheme == "https" || configuration.httpVersion == .http2 ? 1 : 0)
+        // Not for h2c with prior knowledge either: curl 7.88 then fails the waiting transfers
+        // with "Error in the HTTP2 framing layer" (curl's own --parallel does the same).
+        cspate_easy_setopt_long(h, CURLOPT_PIPEWAIT, r.url.scheme == "https" && configuration.httpVersion != .http1_1 ? 1 : 0)
         if r.method == "GET" && r.body == nil {
             cspate_easy_setopt_long(h, CURLOPT_HTTPGET, 1)
         } else if r.method == "HEAD" {

@@ -182,8 +182,12 @@ public actor Fetcher {
         let now = monotonicNanos()
         if let hit = dns.lookup(host, now: now) { return (hit, true) }
         if dns.pending[host] != nil {
-            let shared = await withCheckedContinuation { c in dns.pending[host]!.append(c) }
-            // The lookup we waited for was cancelled with its job: ask again for ours.
+            // The actor may run other work between `await` and the body: check again there.
+            let shared = await withCheckedContinuation { (c: CheckedContinuation<Result<[String], FetchError>?, Never>) in
+                if dns.pending[host] != nil { dns.pending[host]!.append(c) } else { c.resume(returning: nil) }
+            }
+            // Finished meanwhile (now cached), or cancelled with its job: ask again for ours.
+            guard let shared else { return await resolve(host) }
             if case let .failure(e) = shared, e.code == .cancelled, !Task.isCancelled { return await resolve(host) }
             return (shared, false)
         }
@@ -268,7 +272,18 @@ extension Fetcher {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
                 if Task.isCancelled { c.resume(returning: false); return }
-                gates[origin, default: HostGate()].waiters.append((id, c))
+                // The actor may have run other work since the check above: a slot freed
+                // meanwhile must be taken now, or this waiter would wait for a release that
+                // never comes.
+                var gate = gates[origin] ?? HostGate()
+                if gate.active < configuration.perHost && gate.waiters.isEmpty {
+                    gate.active += 1
+                    gates[origin] = gate
+                    c.resume(returning: true)
+                    return
+                }
+                gate.waiters.append((id, c))
+                gates[origin] = gate
             }
         } onCancel: {
             hub.execute { [self] in
@@ -298,7 +313,7 @@ extension Fetcher {
 /// one lookup in flight per host and later askers waiting for it. Hub-confined.
 struct DNSCache {
     private var entries: [String: (result: Result<[String], FetchError>, expires: UInt64)] = [:]
-    var pending: [String: [CheckedContinuation<Result<[String], FetchError>, Never>]] = [:]
+    var pending: [String: [CheckedContinuation<Result<[String], FetchError>?, Never>]] = [:]
 
     func lookup(_ host: String, now: UInt64) -> Result<[String], FetchError>? {
         guard let e = entries[host], e.expires > now else { return nil }
