@@ -163,7 +163,6 @@ const int cspate_CURL_POLL_REMOVE = CURL_POLL_REMOVE;
 const int cspate_CURL_CSELECT_IN = CURL_CSELECT_IN;
 const int cspate_CURL_CSELECT_OUT = CURL_CSELECT_OUT;
 const int cspate_CURL_CSELECT_ERR = CURL_CSELECT_ERR;
-const size_t cspate_CURL_WRITEFUNC_ERROR = 0xFFFFFFFF;
 
 void *cspate_sha256_new(void) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();

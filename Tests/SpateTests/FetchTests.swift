@@ -573,3 +573,18 @@ extension JSONValue {
         return out
     }
 }
+
+/// Input lines that C APIs would misread must be typed errors, not other URLs.
+@Suite struct FetchURLParsingTests {
+    @Test func urlsAreParsedOrRejectedWithATypedError() {
+        #expect(FetchURL.parse("http://a.test/x\u{0}evil").failureValue?.code == .invalidURL)
+        #expect(FetchURL.parse("file:///etc/passwd").failureValue?.code == .protocolDenied)
+        #expect(FetchURL.parse("mailto:someone@example.org").failureValue?.code == .protocolDenied)
+        #expect(FetchURL.parse("http://bad_host!/").failureValue?.code == .invalidURL)
+        let bare = try? FetchURL.parse("localhost:8080/p", defaultScheme: "http").get()
+        #expect(bare?.display == "http://localhost:8080/p" && bare?.port == 8080)
+        let creds = try? FetchURL.parse("https://u:pw@Example.org/a#frag").get()
+        #expect(creds?.display == "https://Example.org/a" && creds?.host == "example.org" && creds?.full.contains("u:pw@") == true)
+        #expect(FetchURL.redactUserinfo("http://u:pw@h/p?x=a@b") == "http://h/p?x=a@b")
+    }
+}

@@ -92,6 +92,5 @@ extern const int cspate_CURL_POLL_REMOVE;
 extern const int cspate_CURL_CSELECT_IN;
 extern const int cspate_CURL_CSELECT_OUT;
 extern const int cspate_CURL_CSELECT_ERR;
-extern const size_t cspate_CURL_WRITEFUNC_ERROR;
 
 #endif

@@ -33,5 +33,4 @@ public struct HostsFile: Sendable {
     /// IPv4 addresses for `name` (already lowercased, no trailing dot), in file order.
     public func ipv4(for name: String) -> [String]? { v4[name] }
 
-    public var isEmpty: Bool { v4.isEmpty }
 }

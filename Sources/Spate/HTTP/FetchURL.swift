@@ -31,6 +31,8 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a line: with "://" it is a URL; otherwise `defaultScheme://line`.
     public static func parse(_ text: String, defaultScheme: String = "https") -> Result<FetchURL, FetchError> {
+        // C sees a NUL as the end of the string: "http://a\0…" would silently fetch http://a.
+        if text.utf8.contains(0) { return .failure(FetchError(.invalidURL, "URL contains a NUL byte")) }
         var t = text
         if !hasSchemeSeparator(t) {
             // "mailto:x", "file:/etc/passwd", "javascript:…": a scheme without "//" is not a bare host.

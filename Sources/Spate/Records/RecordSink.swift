@@ -16,7 +16,6 @@ public final class RecordSink: Sendable {
         var buffer: [UInt8] = []
         var pending: [Int: [UInt8]] = [:]
         var next = 0
-        var written = 0
     }
 
     public let ordered: Bool
@@ -31,8 +30,6 @@ public final class RecordSink: Sendable {
 
     /// The lowest job index not yet written (ordered mode).
     public var nextIndex: Int { state.withLock { $0.next } }
-    /// Records accepted so far.
-    public var written: Int { state.withLock { $0.written } }
 
     /// Adds the record of job `index` (without the trailing newline).
     public func emit(_ index: Int, _ record: [UInt8]) {
@@ -82,7 +79,6 @@ public final class RecordSink: Sendable {
         s.buffer.append(contentsOf: record)
         s.buffer.append(0x0A)
         s.next += 1
-        s.written += 1
     }
 
     private func take(_ s: inout State) -> [UInt8] {
