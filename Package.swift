@@ -12,10 +12,11 @@ let package = Package(
     ],
     targets: [
         // C shim: typed wrappers for libcurl's variadic calls and for epoll/eventfd/timerfd;
-        // SHA-256 from OpenSSL's libcrypto (already loaded by libcurl).
+        // SHA-256 from OpenSSL's libcrypto (already loaded by libcurl); the Public Suffix
+        // List through libpsl (Debian's list, as libcurl uses it for cookies).
         .target(
             name: "CSpate",
-            linkerSettings: [.linkedLibrary("cares"), .linkedLibrary("curl"), .linkedLibrary("crypto")]
+            linkerSettings: [.linkedLibrary("cares"), .linkedLibrary("curl"), .linkedLibrary("crypto"), .linkedLibrary("psl")]
         ),
         .target(name: "Spate", dependencies: ["CSpate"]),
         .executableTarget(

@@ -184,3 +184,38 @@ void cspate_sha256_final_hex(void *ctx, char out[65]) {
     out[2*n] = 0;
 }
 void cspate_sha256_free(void *ctx) { if (ctx) EVP_MD_CTX_free((EVP_MD_CTX *)ctx); }
+
+// ---- Public Suffix List ----------------------------------------------------------
+#include <libpsl.h>
+#include <pthread.h>
+
+static const psl_ctx_t *cspate_psl;
+static char cspate_psl_desc[512];
+static pthread_once_t cspate_psl_once = PTHREAD_ONCE_INIT;
+
+static void cspate_psl_init(void) {
+    // psl_latest(NULL) loads the distribution's list (Debian: the publicsuffix package's
+    // /usr/share/publicsuffix/public_suffix_list.dafsa) when it is newer than the list
+    // compiled into libpsl, else the built-in one.
+    cspate_psl = psl_latest(NULL);
+    const char *dist = psl_dist_filename();
+    if (cspate_psl && dist && *dist && access(dist, R_OK) == 0) {
+        snprintf(cspate_psl_desc, sizeof cspate_psl_desc, "%s", dist);
+    } else if (cspate_psl) {
+        snprintf(cspate_psl_desc, sizeof cspate_psl_desc, "libpsl built-in (%s)", psl_builtin_filename());
+    } else {
+        cspate_psl = psl_builtin();
+        snprintf(cspate_psl_desc, sizeof cspate_psl_desc, "libpsl built-in");
+    }
+}
+
+const char *cspate_psl_registrable_domain(const char *host) {
+    pthread_once(&cspate_psl_once, cspate_psl_init);
+    if (!cspate_psl) return NULL;
+    return psl_registrable_domain(cspate_psl, host);
+}
+
+const char *cspate_psl_source(void) {
+    pthread_once(&cspate_psl_once, cspate_psl_init);
+    return cspate_psl_desc;
+}

@@ -8,9 +8,9 @@ import Spate
 enum Runner {
     /// What every subcommand starts from: the input reader, the hub, and a resolver on it.
     /// Unreadable inputs and unusable resolver settings are usage errors (exit 2).
-    static func start(files: [String], dns: ResolverConfiguration) async throws -> (LineReader, Hub, Resolver) {
+    static func start(files: [String], names: [String]? = nil, dns: ResolverConfiguration) async throws -> (LineReader, Hub, Resolver) {
         let reader: LineReader
-        do { reader = try LineReader(paths: files) } catch { throw ValidationError("\(error)") }
+        do { reader = try LineReader(paths: files, names: names) } catch { throw ValidationError("\(error)") }
         let hub = try Hub()
         do {
             return (reader, hub, try await Resolver.start(on: hub, configuration: dns))
@@ -22,9 +22,16 @@ enum Runner {
 
     static func execute<Kind: JobKind>(kind: Kind, options: BatchOptions, reader: LineReader, hub: Hub,
                                        command: String, unit: String, quiet: Bool) async -> ExitStatus {
-        signal(SIGPIPE, SIG_IGN)
         let runner = BatchRunner(kind: kind, options: options, reader: reader, hub: hub)
-        let reporter = RunReporter(runner: runner, command: command, unit: unit, quiet: quiet)
+        return await supervise(runner, hub: hub, command: command, unit: unit, quiet: quiet,
+                               interrupt: { runner.stop(.interrupted) }, run: { await runner.run() })
+    }
+
+    /// Runs `run` with the reporter, Ctrl-C handling and the end-of-run messages.
+    static func supervise(_ progress: any RunProgress, hub: Hub, command: String, unit: String, quiet: Bool,
+                          interrupt: @escaping @Sendable () -> Void, run: () async -> Void) async -> ExitStatus {
+        signal(SIGPIPE, SIG_IGN)
+        let reporter = RunReporter(runner: progress, command: command, unit: unit, quiet: quiet)
 
         // Ctrl-C: stop admitting, write unfinished jobs as not ready, flush, exit 130.
         // A second Ctrl-C exits at once.
@@ -33,20 +40,20 @@ enum Runner {
         let count = InterruptCount()
         interrupts.setEventHandler {
             if count.increment() > 1 { _exit(130) }
-            runner.stop(.interrupted)
+            interrupt()
         }
         interrupts.resume()
 
         reporter.start()
-        await runner.run()
+        await run()
         reporter.stop()
         interrupts.cancel()
         hub.shutdown()
 
-        let status = ExitStatus.of(runner)
-        if let error = runner.readError { FileHandle.standardError.write(Data("\(command): input error: \(error)\n".utf8)) }
-        if runner.stoppedBecause == .outputFailed {
-            FileHandle.standardError.write(Data("\(command): cannot write records: \(String(cString: strerror(runner.outputError)))\n".utf8))
+        let status = ExitStatus.of(progress)
+        if let error = progress.readError { FileHandle.standardError.write(Data("\(command): input error: \(error)\n".utf8)) }
+        if progress.stoppedBecause == .outputFailed {
+            FileHandle.standardError.write(Data("\(command): cannot write records: \(String(cString: strerror(progress.outputError)))\n".utf8))
         }
         if !quiet && status != .outputClosed {
             FileHandle.standardError.write(Data((reporter.summary() + "\n").utf8))

@@ -15,7 +15,7 @@ struct SpateCommand: AsyncParsableCommand {
         130 interrupted (Ctrl-C); 141 stdout closed by the reader.
         """,
         version: "0.1.0",
-        subcommands: [Resolve.self, Fetch.self]
+        subcommands: [Resolve.self, Fetch.self, Crawl.self]
     )
 
     /// swift-argument-parser exits 64 (EX_USAGE) on usage errors; spate documents 2, like

@@ -93,4 +93,12 @@ extern const int cspate_CURL_CSELECT_IN;
 extern const int cspate_CURL_CSELECT_OUT;
 extern const int cspate_CURL_CSELECT_ERR;
 
+// ---- Public Suffix List (libpsl) ------------------------------------------------
+/// The registrable domain (eTLD+1) of a lowercase ASCII host, per the newest PSL available
+/// (Debian's /usr/share/publicsuffix list, or libpsl's built-in one); NULL for a public
+/// suffix itself or an IP address. The pointer points into `host`.
+const char *cspate_psl_registrable_domain(const char *host);
+/// Which list is in use: "file:<path>" or "builtin", and its date; for the record.
+const char *cspate_psl_source(void);
+
 #endif

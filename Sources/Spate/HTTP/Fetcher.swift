@@ -9,6 +9,31 @@ public struct FetchOutcome: Sendable {
     public var status: Int?
     public var bytes: Int
     public var attempts: Int
+    /// The URL of the last response (after redirects spate followed).
+    public var finalURL: FetchURL? = nil
+    /// The last response's `Location` header, as sent.
+    public var location: String? = nil
+    /// The last response's `X-Robots-Tag` header.
+    public var robotsTag: String? = nil
+    /// The last response's `Retry-After`, in seconds.
+    public var retryAfter: Double? = nil
+}
+
+/// Per-call changes to a ``FetchConfiguration``.
+struct FetchOverrides: Sendable {
+    var followRedirects: Bool? = nil
+    var maxRedirects: Int? = nil
+    /// Receives each hop's body as it arrives.
+    var consumer: BodyConsumer? = nil
+}
+
+/// Receives response bodies as they arrive, on the hub, without buffering them whole
+/// (the crawler's link extractor; the robots.txt reader).
+protocol BodyConsumer: AnyObject, Sendable {
+    /// A new response starts (each hop and each try): forget the previous one.
+    func begin()
+    /// A chunk of the decoded body; `contentType` is the response's Content-Type, if any.
+    func consume(_ data: UnsafeRawBufferPointer, contentType: String?)
 }
 
 /// Bulk HTTP(S) on libcurl's multi interface, with every host resolved by c-ares.
@@ -50,6 +75,14 @@ public actor Fetcher {
     /// Fetches `url` (following redirects when configured). `saveName` names the body file
     /// under `saveDirectory`.
     public func fetch(_ url: FetchURL, saveName: String? = nil) async -> FetchOutcome {
+        await fetch(url, saveName: saveName, overrides: FetchOverrides())
+    }
+
+    /// Fetches `url` with per-call changes to the configuration (the crawler follows
+    /// redirects itself, and streams bodies into its link extractor).
+    func fetch(_ url: FetchURL, saveName: String? = nil, overrides: FetchOverrides) async -> FetchOutcome {
+        let followRedirects = overrides.followRedirects ?? configuration.followRedirects
+        let maxRedirects = overrides.maxRedirects ?? configuration.maxRedirects
         var current = url
         var method = configuration.method
         var body = configuration.body
@@ -58,17 +91,17 @@ public actor Fetcher {
         var attempts = 0
         let savePath = saveName.flatMap { name in configuration.saveDirectory.map { $0 + "/" + name } }
         while true {
-            let hop = await fetchHop(current, method: method, body: body, savePath: savePath)
+            let hop = await fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer)
             attempts += hop.attempts
             guard case let .success(r) = hop.result else {
                 return FetchOutcome(result: .failure(hop.result.failureValue!), status: nil, bytes: 0, attempts: attempts)
             }
             let location = r.header("Location")
-            if configuration.followRedirects, [301, 302, 303, 307, 308].contains(r.status), let location {
+            if followRedirects, [301, 302, 303, 307, 308].contains(r.status), let location {
                 redirects.append(.object([("url", .string(current.display)), ("status", .int(r.status)),
                                           ("location", .string(FetchURL.redactUserinfo(location)))]))
-                if redirects.count > configuration.maxRedirects {
-                    return FetchOutcome(result: .failure(FetchError(.tooManyRedirects, "more than \(configuration.maxRedirects) redirects")),
+                if redirects.count > maxRedirects {
+                    return FetchOutcome(result: .failure(FetchError(.tooManyRedirects, "more than \(maxRedirects) redirects")),
                                         status: r.status, bytes: 0, attempts: attempts)
                 }
                 switch current.resolve(location) {
@@ -89,8 +122,13 @@ public actor Fetcher {
                     continue
                 }
             }
-            return FetchOutcome(result: .success(value(url, current, r, redirects: redirects, dnsMs: hop.dnsMs, attempts: attempts)),
-                                status: r.status, bytes: r.bytes, attempts: attempts)
+            var outcome = FetchOutcome(result: .success(value(url, current, r, redirects: redirects, dnsMs: hop.dnsMs, attempts: attempts)),
+                                       status: r.status, bytes: r.bytes, attempts: attempts)
+            outcome.finalURL = current
+            outcome.location = location
+            outcome.robotsTag = r.header("X-Robots-Tag")
+            outcome.retryAfter = r.header("Retry-After").flatMap(Self.retryAfter)
+            return outcome
         }
     }
 
@@ -101,7 +139,7 @@ public actor Fetcher {
     }
 
     /// One URL, with retries: resolve, wait for a per-host slot, transfer.
-    private func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?) async -> Hop {
+    private func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?, consumer: BodyConsumer?) async -> Hop {
         var attempt = 0
         var dnsMs = 0.0
         while true {
@@ -120,7 +158,8 @@ public actor Fetcher {
                     return Hop(result: .failure(FetchError(.cancelled, "cancelled")), attempts: attempt, dnsMs: dnsMs)
                 }
                 let request = TransferRequest(url: url, address: url.hostIsLiteral ? nil : list[0], method: method,
-                                              headers: configuration.headers, body: body, options: configuration, savePath: savePath)
+                                              headers: configuration.headers, body: body, options: configuration, savePath: savePath,
+                                              consumer: consumer)
                 let r = await transfer(request)
                 releaseSlot(url.origin)
                 if let e = r.error {
@@ -160,6 +199,7 @@ public actor Fetcher {
     }
 
     private func transfer(_ request: TransferRequest) async -> TransferResult {
+        request.consumer?.begin()
         let t = Transfer(request)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<TransferResult, Never>) in

@@ -12,6 +12,8 @@ struct TransferRequest: Sendable {
     var options: FetchConfiguration
     /// Where to write the body, if anywhere.
     var savePath: String?
+    /// Gets the body as it arrives (crawl).
+    var consumer: BodyConsumer? = nil
 }
 
 /// What one transfer produced. Copied out of curl on the hub before the handle is reused.
@@ -76,6 +78,7 @@ final class Transfer: @unchecked Sendable {
             return false
         }
         hasher.update(data)
+        if let consumer = request.consumer { consumer.consume(data, contentType: result.header("Content-Type")) }
         if result.head.count < Transfer.headBytes {
             result.head.append(contentsOf: data.prefix(Transfer.headBytes - result.head.count))
         }
@@ -95,7 +98,7 @@ final class Transfer: @unchecked Sendable {
     }
 
     /// The headers the record needs when `--headers` is not given.
-    private static let wanted: [[UInt8]] = ["content-type", "content-length", "location", "retry-after"].map { Array($0.utf8) }
+    private static let wanted: [[UInt8]] = ["content-type", "content-length", "location", "retry-after", "x-robots-tag"].map { Array($0.utf8) }
 
     /// A header line. A new status line starts a new response (1xx, proxies): only the
     /// final response's headers are kept — all of them with `--headers`, else the few the

@@ -27,6 +27,8 @@ public final class LineReader {
     public static let keptBytes = 256
 
     private let paths: [String]
+    /// What records call each input (`file`); the path unless told otherwise.
+    private let names: [String]
     private var fileIndex = -1
     private var fd: Int32 = -1
     private var lineNumber = 0
@@ -41,8 +43,10 @@ public final class LineReader {
 
     /// Opens nothing yet but checks every path is readable, so that a typo is a usage
     /// error before any job runs.
-    public init(paths: [String]) throws {
-        self.paths = paths.isEmpty ? ["-"] : paths
+    public init(paths: [String], names: [String]? = nil) throws {
+        let all = paths.isEmpty ? ["-"] : paths
+        self.paths = all
+        self.names = names.map { $0.count == all.count ? $0 : all } ?? all
         var regular = true
         for p in self.paths {
             var st = stat()
@@ -81,7 +85,7 @@ public final class LineReader {
             if slice.isEmpty || slice.first == UInt8(ascii: "#") { continue }
             let oversized = total > LineReader.maxLineBytes
             if oversized { slice = slice.prefix(LineReader.keptBytes) }
-            return InputLine(text: String(decoding: slice, as: UTF8.self), file: paths[fileIndex],
+            return InputLine(text: String(decoding: slice, as: UTF8.self), file: names[fileIndex],
                              line: lineNumber, oversizedBytes: oversized ? total : nil)
         }
     }

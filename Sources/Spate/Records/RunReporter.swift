@@ -1,17 +1,34 @@
 import Foundation
 import Glibc
 
+/// What the reporter needs from a run (``BatchRunner``, ``Crawler``). Thread-safe.
+public protocol RunProgress: AnyObject, Sendable {
+    var statistics: RunStatistics { get }
+    var inFlightCount: Int { get }
+    var startedAt: UInt64 { get }
+    var stoppedBecause: StopReason? { get }
+    /// False when a stop left input unread.
+    var readToEnd: Bool { get }
+    var readError: String? { get }
+    /// The errno of a failed write of records (stop reason `output_failed`).
+    var outputError: Int32 { get }
+    /// Flushes buffered records.
+    func flush()
+}
+
+extension BatchRunner: RunProgress {}
+
 /// The stderr side of a run: a live progress line when stderr is a terminal, the summary
 /// at the end, and the periodic flush that keeps records flowing into a pipe.
-public final class RunReporter<Kind: JobKind>: @unchecked Sendable {
-    private let runner: BatchRunner<Kind>
+public final class RunReporter: @unchecked Sendable {
+    private let runner: any RunProgress
     private let command: String
     private let unit: String
     private let showProgress: Bool
     private var ticker: Task<Void, Never>? = nil
 
     /// `unit` names what is counted per second ("names", "URLs").
-    public init(runner: BatchRunner<Kind>, command: String, unit: String, quiet: Bool) {
+    public init(runner: any RunProgress, command: String, unit: String, quiet: Bool) {
         self.runner = runner
         self.command = command
         self.unit = unit
@@ -58,12 +75,17 @@ public final class RunReporter<Kind: JobKind>: @unchecked Sendable {
         }
         if s.bytes > 0 { parts.append(String(format: "%.1f MB", Double(s.bytes) / 1e6)) }
         if s.filtered > 0 { parts.append("\(s.filtered) filtered out") }
+        if s.hosts > 0 { parts.append("\(s.hosts) hosts") }
         if s.unfinished > 0 {
             parts.append("\(s.unfinished) unfinished (\(s.unfinishedRunning) running, \(s.unfinishedNotStarted) not started)")
         }
         var text = "\(command): " + parts.joined(separator: ", ")
             + String(format: " in %.2f s, %@ \(unit)/s", secs, Self.number(rate))
         if let reason = runner.stoppedBecause { text += "; stopped: \(reason.rawValue)" }
+        if !s.drops.isEmpty {
+            text += "\nnot followed: " + s.drops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
         if !runner.readToEnd { text += "; input not read to the end" }
         let l = s.latency
         if l.count > 0 {
@@ -91,7 +113,7 @@ public enum ExitStatus: Int32, Sendable {
     case interrupted = 130
     case outputClosed = 141
 
-    public static func of<Kind>(_ runner: BatchRunner<Kind>) -> ExitStatus {
+    public static func of(_ runner: any RunProgress) -> ExitStatus {
         switch runner.stoppedBecause {
         case .interrupted: return .interrupted
         case .outputClosed: return .outputClosed
@@ -100,6 +122,6 @@ public enum ExitStatus: Int32, Sendable {
         }
         let s = runner.statistics
         if runner.readError != nil || !runner.readToEnd { return .someFailed }
-        return s.successful == s.jobs ? .allSuccessful : .someFailed
+        return s.successful + s.declined == s.jobs ? .allSuccessful : .someFailed
     }
 }

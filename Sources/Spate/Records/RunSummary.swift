@@ -58,6 +58,13 @@ public struct RunStatistics: Sendable {
     public var bytes = 0
     /// Finished jobs an output filter kept off stdout.
     public var filtered = 0
+    /// Failed jobs whose exception is a policy decision, not a failure (crawl:
+    /// `robots_denied`, `duplicate`): they do not make the exit status 1.
+    public var declined = 0
+    /// Things counted but not jobs (crawl: links dropped by scope, dedupe, trap guards).
+    public var drops: [String: Int] = [:]
+    /// Distinct hosts seen (crawl).
+    public var hosts = 0
 
     public init() {}
 

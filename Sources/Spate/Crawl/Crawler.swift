@@ -1,0 +1,847 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// The crawl engine: seeds in, one record per admitted URL out.
+///
+/// An actor on the hub's executor, like ``Fetcher``: the frontier, the seen-set and the
+/// per-host state are hub state, and fetches resume here without a thread hop. Every URL
+/// the crawler admits (a seed line, or a new in-scope link that passed the guards) gets a
+/// job number and ends as exactly one record: fetched, failed, declined (robots.txt,
+/// duplicate seed), given up with its host, or unfinished at a stop. Links that are not
+/// admitted (out of scope, already seen, over a limit, caught by a trap guard) are not
+/// jobs; the summary counts them, and `--links` shows each one's fate.
+public actor Crawler {
+    public nonisolated let hub: Hub
+    public nonisolated let fetcher: Fetcher
+    public nonisolated let configuration: CrawlConfiguration
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { hub.asUnownedSerialExecutor() }
+    public nonisolated let startedAt = monotonicNanos()
+
+    private nonisolated let sink: RecordSink
+    private nonisolated let feed: SeedFeed
+    private nonisolated let shared = Mutex(Shared())
+
+    /// What other threads read (the reporter, the seed reader).
+    private struct Shared {
+        var stats = RunStatistics()
+        var inFlight = 0
+        var stopReason: StopReason? = nil
+        var outputErrno: Int32 = 0
+    }
+
+    private struct Running {
+        var entry: FrontierEntry
+        var host: HostState
+        var task: Task<Void, Never>?
+        var startedAt: UInt64
+        var robots: JSONValue
+        var timer: HubTimer?
+        var deadlineHit = false
+    }
+
+    private let frontier: CrawlFrontier
+    private let seen: SeenSet
+    private let scope: CrawlScope
+    private var inflight: [Int: Running] = [:]
+    private var nextJob = 0
+    private var admittedPages = 0
+    private var wakeTimer: HubTimer? = nil
+    private var wakeAt: UInt64 = 0
+    private var nextDue: UInt64 = 0
+    private var stopped: StopReason? = nil
+    private var completion: CheckedContinuation<Void, Never>? = nil
+    private var seedsDone = false
+    private static let robotsMaxAge: UInt64 = 24 * 3600 * 1_000_000_000
+    private static let robotsBytes = 512 * 1024
+
+    /// `reader` yields the seed lines; records go to `outputFD`.
+    public init(hub: Hub, fetcher: Fetcher, configuration: CrawlConfiguration, reader: LineReader,
+                outputFD: Int32 = 1) throws(CrawlScopeError) {
+        self.hub = hub
+        self.fetcher = fetcher
+        self.configuration = configuration
+        self.scope = try CrawlScope(configuration)
+        self.frontier = MemoryFrontier(perHost: configuration.perHost, delay: configuration.delay)
+        self.seen = FingerprintSet()
+        self.feed = SeedFeed(reader: reader, highWater: max(1000, 2 * configuration.concurrency))
+        let box = CrawlerBox()
+        self.sink = RecordSink(fd: outputFD, ordered: configuration.ordered) { err in
+            box.crawler?.stop(err == EPIPE ? .outputClosed : .outputFailed, errno: err)
+        }
+        box.crawler = self
+    }
+
+    // MARK: - Running
+
+    /// Crawls until every admitted URL has its record, or the run stops.
+    public func run() async {
+        var joinTimer: Task<Void, Never>? = nil
+        if let t = configuration.joinTimeout {
+            joinTimer = Task.detached { [self] in
+                try? await Task.sleep(nanoseconds: UInt64(max(0, t) * 1e9))
+                if !Task.isCancelled { stop(.joinTimeout) }
+            }
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            completion = c
+            feed.start { [self] line in
+                hub.execute { self.assumeIsolated { $0.seed(line) } }
+            } done: { [self] in
+                hub.execute { self.assumeIsolated { $0.seedsFinished() } }
+            }
+        }
+        joinTimer?.cancel()
+        sink.flush(wait: true)
+    }
+
+    /// Stops admitting; running fetches are written as unfinished, queued URLs (and, for
+    /// regular files, seed lines not yet read) as not started. Callable from any thread.
+    public nonisolated func stop(_ reason: StopReason, errno err: Int32 = 0) {
+        let first = shared.withLock { s -> Bool in
+            if s.stopReason != nil { return false }
+            s.stopReason = reason
+            if reason == .outputClosed || reason == .outputFailed { s.outputErrno = err }
+            return true
+        }
+        guard first else { return }
+        feed.stop(drain: (reason == .interrupted || reason == .joinTimeout))
+        hub.execute { self.assumeIsolated { $0.stopOnHub(reason) } }
+    }
+
+    private func stopOnHub(_ reason: StopReason) {
+        guard stopped == nil else { return }
+        stopped = reason
+        if let t = wakeTimer { hub.cancel(t); wakeTimer = nil }
+        let writeRecords = reason != .outputClosed && reason != .outputFailed
+        let running = inflight.sorted { $0.key < $1.key }
+        inflight.removeAll()
+        for (_, r) in running {
+            r.task?.cancel()
+            if let t = r.timer { hub.cancel(t) }
+            count { $0.unfinishedRunning += 1 }
+            if writeRecords { emit(r.entry, unfinishedRecord(r.entry, started: true, reason: reason, robots: r.robots)) }
+        }
+        for e in frontier.drainAll() {
+            count { $0.unfinishedNotStarted += 1 }
+            if writeRecords { emit(e, unfinishedRecord(e, started: false, reason: reason, robots: .null)) }
+        }
+        publishLoad()
+        checkCompletion()
+    }
+
+    private func seedsFinished() {
+        seedsDone = true
+        checkCompletion()
+    }
+
+    private func checkCompletion() {
+        guard let c = completion else { return }
+        let seedsOver = seedsDone || (stopped != nil && !feed.drains)
+        guard seedsOver, inflight.isEmpty, stopped != nil || frontier.pending == 0 else { return }
+        completion = nil
+        c.resume()
+    }
+
+    // MARK: - Seeds
+
+    private func seed(_ line: InputLine) {
+        feed.processed()
+        let job = nextJob
+        nextJob += 1
+        var placeholder = FrontierEntry(job: job, url: CrawlURL.placeholder, depth: 0, parent: nil, via: Discovery(.seed),
+                                        canonical: "", input: line.text, source: line)
+        count { $0.jobs += 1 }
+        if stopped != nil {
+            // Read after a stop (regular files are drained): never started.
+            count { $0.unfinishedNotStarted += 1 }
+            emit(placeholder, unfinishedRecord(placeholder, started: false, reason: stopped!, robots: .null))
+            checkCompletion()
+            return
+        }
+        if let total = line.oversizedBytes {
+            finishWithoutFetch(placeholder, type: FetchError.Code.invalidURL.rawValue, message: "line is \(total) bytes long")
+            return
+        }
+        let url: CrawlURL
+        switch Self.parseSeed(line.text) {
+        case let .failure(.unsupportedScheme(s)):
+            finishWithoutFetch(placeholder, type: FetchError.Code.protocolDenied.rawValue,
+                               message: "scheme '\(s)' is not allowed (http, https only)")
+            return
+        case let .failure(.invalid(reason)):
+            finishWithoutFetch(placeholder, type: FetchError.Code.invalidURL.rawValue, message: reason)
+            return
+        case let .success(u):
+            url = u
+        }
+        let canonical = canonicalKey(url)
+        placeholder.url = url
+        placeholder.canonical = canonical
+        scope.addSeed(url)
+        if !seen.insert(URLFingerprint.of(canonical)) {
+            finishWithoutFetch(placeholder, type: "duplicate", message: "already admitted (canonical \(canonical))", declined: true)
+            return
+        }
+        admittedPages += 1
+        enqueue(placeholder)
+        pump()
+    }
+
+    /// A seed line: with "://" a URL; "mailto:x"-like lines keep their scheme (and are
+    /// refused); anything else is a host or host/path for https://.
+    static func parseSeed(_ text: String) -> Result<CrawlURL, CrawlURL.Failure> {
+        if text.utf8.contains(0) { return .failure(.invalid("URL contains a NUL byte")) }
+        if text.range(of: "://") == nil, let colon = text.firstIndex(of: ":"),
+           text[..<colon].allSatisfy({ $0.isLetter }), !(text[text.index(after: colon)...].first?.isNumber ?? false) {
+            return CrawlURL.parse(text)
+        }
+        return CrawlURL.parse(text.range(of: "://") == nil ? "https://" + text : text)
+    }
+
+    // MARK: - Admission
+
+    /// The dedupe key: ``CrawlURL/canonical(sortQuery:)`` (rules v1) with session ids removed.
+    private func canonicalKey(_ url: CrawlURL) -> String {
+        SessionIDs.strip(url.canonical(sortQuery: configuration.sortQuery))
+    }
+
+    /// Queues an admitted entry on its host; the host's robots.txt is scheduled first.
+    private func enqueue(_ entry: FrontierEntry) {
+        let host = frontier.host(entry.url.origin)
+        if frontier.hostCount != statsHosts {
+            statsHosts = frontier.hostCount
+            let n = statsHosts
+            count { $0.hosts = n }
+        }
+        host.admitted += 1
+        if host.dead {
+            finishWithoutFetch(entry, type: "host_abandoned", message: host.deadReason)
+            return
+        }
+        if case .unknown = host.robots {
+            if configuration.ignoreRobots {
+                host.robots = .ignored
+            } else {
+                scheduleRobots(host, like: entry.url)
+            }
+        }
+        if case let .known(rules, _, note) = host.robots, !robotsAllows(entry, rules: rules, note: note) { return }
+        frontier.push(entry, host: host, retry: false)
+    }
+    private var statsHosts = 0
+
+    private func scheduleRobots(_ host: HostState, like url: CrawlURL) {
+        guard case let .success(robotsURL) = CrawlURL.parse("/robots.txt", base: url) else { return }
+        host.robots = .fetching
+        let job = nextJob
+        nextJob += 1
+        count { $0.jobs += 1 }
+        var e = FrontierEntry(job: job, url: robotsURL, depth: 0, parent: nil, via: Discovery(.robots),
+                              canonical: canonicalKey(robotsURL), input: robotsURL.display)
+        e.isRobots = true
+        frontier.push(e, host: host, retry: false)
+    }
+
+    /// Checks `entry` against its host's rules; a denied entry gets its record here.
+    private func robotsAllows(_ entry: FrontierEntry, rules: RobotsRules, note: String) -> Bool {
+        let d = rules.decide(entry.url.pathAndQuery)
+        if d.allowed { return true }
+        var message = "robots.txt disallows \(entry.url.pathAndQuery)"
+        if let rule = d.rule { message += " (\(rule)" + (d.line.map { ", line \($0)" } ?? "") + ")" } else { message += " (\(note))" }
+        finishWithoutFetch(entry, type: "robots_denied", message: message, declined: true, robots: Self.robotsJSON(d, note: note))
+        return false
+    }
+
+    static func robotsJSON(_ d: RobotsDecision, note: String) -> JSONValue {
+        .object([("allowed", .bool(d.allowed)), ("rule", d.rule.map { .string($0) } ?? .null),
+                 ("line", d.line.map { .int($0) } ?? .null), ("source", .string(note))])
+    }
+
+    // MARK: - Dispatch
+
+    /// Starts fetches while there is room: global concurrency, `--rate`, and per host
+    /// (slots, delay, robots) as the frontier decides.
+    private func pump() {
+        guard stopped == nil else { return }
+        var now = monotonicNanos()
+        let interval = configuration.rate > 0 ? UInt64(1e9 / configuration.rate) : 0
+        while inflight.count < configuration.concurrency {
+            if interval > 0 {
+                if nextDue < now { nextDue = now }
+                if nextDue > now { wake(at: nextDue); break }
+            }
+            guard let (entry, host) = frontier.next(now: now, admit: { e, h in self.admitAtDispatch(e, h) }) else { break }
+            start(entry, host, now: now)
+            if interval > 0 { nextDue += interval }
+            now = monotonicNanos()
+        }
+        if let t = frontier.nextWake() { wake(at: t) }
+        publishLoad()
+        checkCompletion()
+    }
+
+    /// The last check before a queued entry's request: its host's robots.txt (which may
+    /// have arrived, or expired, since it was queued).
+    private func admitAtDispatch(_ entry: FrontierEntry, _ host: HostState) -> DispatchDecision {
+        if entry.isRobots { return .start }
+        guard case let .known(rules, fetchedAt, note) = host.robots else { return .start }
+        if monotonicNanos() &- fetchedAt > Self.robotsMaxAge {
+            // Cached for at most 24 hours: ask again before this page.
+            scheduleRobots(host, like: entry.url)
+            if case .fetching = host.robots { return .putBack }
+            return .start
+        }
+        return robotsAllows(entry, rules: rules, note: note) ? .start : .consumed
+    }
+
+    private func wake(at t: UInt64) {
+        if wakeTimer != nil && wakeAt <= t { return }
+        if let old = wakeTimer { hub.cancel(old) }
+        wakeAt = t
+        let now = monotonicNanos()
+        wakeTimer = hub.schedule(afterNanos: t > now ? t - now : 0) { [self] in
+            self.assumeIsolated { c in
+                c.wakeTimer = nil
+                c.pump()
+            }
+        }
+    }
+
+    private func robotsField(_ entry: FrontierEntry, _ host: HostState) -> JSONValue {
+        if entry.isRobots { return .object([("consulted", .bool(false)), ("reason", .string("robots.txt itself"))]) }
+        switch host.robots {
+        case .ignored: return .object([("consulted", .bool(false)), ("reason", .string("--ignore-robots"))])
+        case let .known(rules, _, note): return Self.robotsJSON(rules.decide(entry.url.pathAndQuery), note: note)
+        case .unknown, .fetching: return .null
+        }
+    }
+
+    private func start(_ entry: FrontierEntry, _ host: HostState, now: UInt64) {
+        let job = entry.job
+        let reader = entry.isRobots ? nil : PageReader(options: configuration.extraction)
+        let collector = entry.isRobots ? BodyCollector(limit: Self.robotsBytes) : nil
+        let url = FetchURL(full: entry.url.requestURL, display: entry.url.display, scheme: entry.url.scheme,
+                           host: entry.url.hostForConnect, port: entry.url.effectivePort)
+        var overrides = FetchOverrides()
+        // Pages: redirects become new URLs (scope, robots and dedupe apply). robots.txt:
+        // up to five redirects are followed (RFC 9309 §2.3.1.2).
+        overrides.followRedirects = entry.isRobots
+        overrides.maxRedirects = 5
+        overrides.consumer = reader ?? collector
+        var running = Running(entry: entry, host: host, task: nil, startedAt: now, robots: robotsField(entry, host), timer: nil)
+        let fetcher = self.fetcher
+        running.task = Task(executorPreference: hub.taskExecutor) { [self] in
+            let outcome = await fetcher.fetch(url, overrides: overrides)
+            await self.finished(job, outcome, reader, collector)
+        }
+        if let jt = configuration.jobTimeout {
+            running.timer = hub.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in
+                self.assumeIsolated { c in
+                    guard c.inflight[job] != nil else { return }
+                    c.inflight[job]!.deadlineHit = true
+                    c.inflight[job]!.task?.cancel()
+                }
+            }
+        }
+        inflight[job] = running
+    }
+
+    // MARK: - Completion
+
+    private func finished(_ job: Int, _ outcome: FetchOutcome, _ reader: PageReader?, _ collector: BodyCollector?) {
+        guard let run = inflight.removeValue(forKey: job) else { return }   // written at a stop
+        if let t = run.timer { hub.cancel(t) }
+        let now = monotonicNanos()
+        let host = run.host
+        var entry = run.entry
+        let elapsed = Double(now - run.startedAt) / 1e6
+        defer {
+            frontier.release(host, now: now)
+            pump()
+        }
+        if run.deadlineHit {
+            host.consecutiveErrors += 1
+            finishRecord(entry, value: .null, exception: RecordException(type: "job_timeout", message: "job exceeded --job-timeout \(configuration.jobTimeout ?? 0) s"),
+                         elapsed: elapsed, robots: run.robots, micros: (now - run.startedAt) / 1000)
+            if entry.isRobots { robotsFetched(host, .failure(FetchError(.jobTimeout, "job timeout")), nil, now: now) }
+            tripIfNeeded(host, last: "job_timeout")
+            return
+        }
+        switch outcome.result {
+        case let .failure(e):
+            host.consecutiveErrors += 1
+            if e.isRetryable && entry.attempt <= configuration.retries && host.consecutiveErrors < configuration.maxHostErrors {
+                host.nextAllowed = max(host.nextAllowed, now &+ UInt64(backoff(entry.attempt) * 1e9))
+                entry.attempt += 1
+                count { $0.drops["retried", default: 0] += 1 }
+                frontier.push(entry, host: host, retry: true)
+                return
+            }
+            if entry.isRobots { robotsFetched(host, .failure(e), nil, now: now) }
+            finishRecord(entry, value: .null, exception: FetchJob.exception(e), elapsed: elapsed, robots: run.robots,
+                         micros: (now - run.startedAt) / 1000, attempts: entry.attempt)
+            tripIfNeeded(host, last: e.code.rawValue)
+        case let .success(value):
+            let status = outcome.status ?? 0
+            if status == 429 || status == 503 {
+                host.consecutiveErrors += 1
+                let wait = min(configuration.maxCrawlDelay, outcome.retryAfter ?? backoff(entry.attempt))
+                host.nextAllowed = max(host.nextAllowed, now &+ UInt64(wait * 1e9))
+                if entry.attempt <= configuration.retries && host.consecutiveErrors < configuration.maxHostErrors {
+                    entry.attempt += 1
+                    count { $0.drops["retried", default: 0] += 1 }
+                    frontier.push(entry, host: host, retry: true)
+                    return
+                }
+            } else if status >= 500 {
+                host.consecutiveErrors += 1
+            } else {
+                host.consecutiveErrors = 0
+            }
+            var fields: [(String, JSONValue)] = []
+            if case let .object(f) = value { fields = f }
+            if entry.isRobots {
+                fields.append(("robots", robotsFetched(host, .success(status), collector, now: now)))
+            } else {
+                fields += pageFields(entry, status: status, outcome: outcome, reader: reader)
+            }
+            finishRecord(entry, value: .object(fields), exception: nil, elapsed: elapsed, robots: run.robots,
+                         micros: (now - run.startedAt) / 1000, tally: "\(status / 100)xx", bytes: outcome.bytes, attempts: entry.attempt)
+            if status >= 500 { tripIfNeeded(host, last: "HTTP \(status)") }
+        }
+    }
+
+    /// Exponential back-off with jitter, as for fetch: 250 ms × 2^(n−1), capped at 10 s,
+    /// then a random half to full of it.
+    private func backoff(_ attempt: Int) -> Double {
+        let d = min(10.0, 0.25 * pow(2, Double(attempt - 1)))
+        return d / 2 + Double.random(in: 0...(d / 2))
+    }
+
+    /// The circuit breaker: after `--max-host-errors` consecutive failures the host is
+    /// given up, and each of its queued URLs gets a `host_abandoned` record.
+    private func tripIfNeeded(_ host: HostState, last: String) {
+        guard !host.dead, host.consecutiveErrors >= configuration.maxHostErrors else { return }
+        host.dead = true
+        host.deadReason = "gave up on \(host.key) after \(host.consecutiveErrors) consecutive failures (last: \(last))"
+        for e in frontier.drain(host) {
+            if e.isRobots { continue }
+            finishWithoutFetch(e, type: "host_abandoned", message: host.deadReason)
+        }
+        count { $0.drops["hosts_abandoned", default: 0] += 1 }
+    }
+
+    /// robots.txt arrived (or did not): 2xx → its rules; 4xx or more than five redirects →
+    /// allow all; 5xx, timeout or network error → disallow all (fail closed).
+    @discardableResult
+    private func robotsFetched(_ host: HostState, _ result: Result<Int, FetchError>, _ collector: BodyCollector?, now: UInt64) -> JSONValue {
+        let rules: RobotsRules
+        let note: String
+        switch result {
+        case let .success(status) where (200..<300).contains(status):
+            rules = RobotsRules(parsing: collector?.bytes ?? [], productToken: configuration.productToken)
+            note = "robots.txt \(status)"
+        case let .success(status) where (400..<500).contains(status):
+            rules = .allowAll
+            note = "robots.txt \(status): allow all"
+        case let .success(status):
+            rules = .disallowAll
+            note = "robots.txt HTTP \(status): disallow all"
+        case let .failure(e) where e.code == .tooManyRedirects:
+            rules = .allowAll
+            note = "robots.txt: more than 5 redirects: allow all"
+        case let .failure(e):
+            rules = .disallowAll
+            note = "robots.txt unreachable (\(e.code.rawValue)): disallow all"
+        }
+        host.robots = .known(rules, fetchedAt: now, note: note)
+        if let cd = rules.crawlDelay, cd > host.delay { host.delay = min(cd, max(configuration.maxCrawlDelay, configuration.delay)) }
+        frontier.update(host, now: now)
+        var info: [(String, JSONValue)] = [("group", rules.group.map { .string($0) } ?? .null),
+                                           ("crawl_delay", rules.crawlDelay.map { .double($0) } ?? .null),
+                                           ("sitemaps", .array(rules.sitemaps.map { .string($0) })),
+                                           ("applies", .string(note))]
+        if case .success = result {} else { info.removeAll { $0.0 == "sitemaps" } }
+        return .object(info)
+    }
+
+    // MARK: - Links
+
+    private func pageFields(_ entry: FrontierEntry, status: Int, outcome: FetchOutcome, reader: PageReader?) -> [(String, JSONValue)] {
+        var links: [JSONValue] = []
+        var total = 0, inScope = 0, new = 0
+        let page = reader?.finish()
+        let robotsTag = outcome.robotsTag.map { RobotsMeta.applicable($0, token: configuration.productToken) } ?? ""
+        let meta = page?.metaRobots ?? ""
+        let nofollowPage = RobotsMeta.has(meta, "nofollow") || RobotsMeta.has(robotsTag, "nofollow")
+        let noindex = RobotsMeta.has(meta, "noindex") || RobotsMeta.has(robotsTag, "noindex")
+        if [301, 302, 303, 307, 308].contains(status), let location = outcome.location {
+            total += 1
+            let r = consider(location, base: entry.url, depth: entry.depth, parent: entry, via: Discovery(.redirect), nofollow: false)
+            if r.inScope { inScope += 1 }
+            if r.status == "new" { new += 1 }
+            if configuration.recordLinks { links.append(linkJSON(location, r, tag: nil, attribute: nil, rel: nil, nofollow: false)) }
+        }
+        if (200..<300).contains(status), let page {
+            var base = entry.url
+            if let b = page.baseHref, case let .success(u) = CrawlURL.parse(b, base: entry.url) { base = u }
+            total += page.total
+            if page.total > page.links.count { count { $0.drops["guard:outlinks", default: 0] += page.total - page.links.count } }
+            for link in page.links {
+                let nofollow = nofollowPage || link.nofollow
+                let r = consider(link.url, base: base, depth: entry.depth + 1, parent: entry,
+                                 via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow)
+                if r.inScope { inScope += 1 }
+                if r.status == "new" { new += 1 }
+                if configuration.recordLinks {
+                    links.append(linkJSON(link.url, r, tag: link.tag, attribute: link.attribute, rel: link.rel, nofollow: link.nofollow))
+                }
+            }
+        }
+        var fields: [(String, JSONValue)] = [
+            ("outlinks", .object([("total", .int(total)), ("in_scope", .int(inScope)), ("new", .int(new))])),
+            ("meta_robots", page?.metaRobots.map { .string($0) } ?? .null),
+            ("x_robots_tag", outcome.robotsTag.map { .string($0) } ?? .null),
+            ("noindex", .bool(noindex)),
+            ("rel_canonical", page?.relCanonical.map { .string($0) } ?? .null),
+        ]
+        if configuration.recordLinks { fields.append(("links", .array(links))) }
+        return fields
+    }
+
+    private struct LinkFate {
+        var status: String
+        var url: CrawlURL?
+        var inScope: Bool
+    }
+
+    private func linkJSON(_ raw: String, _ r: LinkFate, tag: String?, attribute: String?, rel: String?, nofollow: Bool) -> JSONValue {
+        var f: [(String, JSONValue)] = [("url", .string(r.url?.display ?? raw))]
+        if let tag { f.append(("tag", .string(tag))) }
+        if let attribute { f.append(("attribute", .string(attribute))) }
+        f.append(("rel", rel.map { .string($0) } ?? .null))
+        f.append(("nofollow", .bool(nofollow)))
+        f.append(("in_scope", .bool(r.inScope)))
+        f.append(("status", .string(r.status)))
+        return .object(f)
+    }
+
+    /// Decides a link's fate and admits it when it is new, in scope and within limits.
+    private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool) -> LinkFate {
+        let url: CrawlURL
+        switch CrawlURL.parse(raw, base: base) {
+        case .failure(.unsupportedScheme):
+            count { $0.drops["not_http", default: 0] += 1 }
+            return LinkFate(status: "not_http", url: nil, inScope: false)
+        case .failure(.invalid):
+            count { $0.drops["invalid_url", default: 0] += 1 }
+            return LinkFate(status: "invalid_url", url: nil, inScope: false)
+        case let .success(u):
+            url = u
+        }
+        let display = url.display
+        let inScope = scope.inScope(url) && !scope.filteredOut(display)
+        func drop(_ why: String) -> LinkFate {
+            count { $0.drops[why, default: 0] += 1 }
+            return LinkFate(status: why, url: url, inScope: inScope)
+        }
+        if !inScope { return drop(scope.inScope(url) ? "excluded" : "out_of_scope") }
+        if nofollow && !configuration.followNofollow { return drop("nofollow") }
+        if let guardName = scope.trapGuard(url, display: display) { return drop("guard:" + guardName) }
+        if let max = configuration.maxDepth, depth > max { return drop("max_depth") }
+        let canonical = canonicalKey(url)
+        let fingerprint = URLFingerprint.of(canonical)
+        if seen.contains(fingerprint) { return drop("seen") }
+        if let max = configuration.maxPages, admittedPages >= max { return drop("max_pages") }
+        let host = frontier.host(url.origin)
+        if host.admitted >= configuration.maxPagesPerHost { return drop("guard:pages_per_host") }
+        _ = seen.insert(fingerprint)
+        admittedPages += 1
+        let job = nextJob
+        nextJob += 1
+        count { $0.jobs += 1 }
+        enqueue(FrontierEntry(job: job, url: url, depth: depth, parent: parent.url.display, via: via,
+                              canonical: canonical, input: display))
+        return LinkFate(status: "new", url: url, inScope: true)
+    }
+
+    // MARK: - Records
+
+    private func count(_ body: (inout RunStatistics) -> Void) {
+        shared.withLock { body(&$0.stats) }
+    }
+
+    private func publishLoad() {
+        let n = inflight.count
+        shared.withLock { $0.inFlight = n }
+        feed.setLoad(frontier.pending + n)
+    }
+
+    private func emit(_ entry: FrontierEntry, _ record: [UInt8]) {
+        sink.emit(entry.job, record)
+    }
+
+    /// A record for an entry that ends without a fetch (invalid seed, robots.txt,
+    /// duplicate seed, abandoned host).
+    private func finishWithoutFetch(_ entry: FrontierEntry, type: String, message: String, declined: Bool = false,
+                                    robots: JSONValue = .null) {
+        finishRecord(entry, value: .null, exception: RecordException(type: type, message: message), elapsed: 0,
+                     robots: robots, micros: 0, declined: declined)
+        checkCompletion()
+    }
+
+    private func finishRecord(_ entry: FrontierEntry, value: JSONValue, exception: RecordException?, elapsed: Double,
+                              robots: JSONValue, micros: UInt64, tally: String? = nil, bytes: Int = 0, attempts: Int = 1,
+                              declined: Bool = false) {
+        count { s in
+            if let e = exception {
+                s.failures[e.type, default: 0] += 1
+                if declined { s.declined += 1 }
+            } else {
+                s.successful += 1
+            }
+            if let tally { s.tallies[tally, default: 0] += 1 }
+            s.bytes += bytes
+            s.latency.record(micros: micros)
+        }
+        var w = JSONWriter(capacity: 512)
+        head(&w, entry)
+        w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
+        w.raw(exception == nil ? "true" : "false")
+        w.byte(UInt8(ascii: ",")); w.key("value"); value.write(to: &w)
+        w.byte(UInt8(ascii: ",")); w.key("exception")
+        if let e = exception {
+            JSONValue.object([("type", .string(e.type)), ("message", .string(e.message))] + e.details).write(to: &w)
+        } else {
+            w.raw("null")
+        }
+        w.byte(UInt8(ascii: ",")); w.key("elapsed_ms"); w.double(elapsed)
+        tail(&w, entry, robots: robots)
+        emit(entry, w.bytes)
+    }
+
+    private func unfinishedRecord(_ entry: FrontierEntry, started: Bool, reason: StopReason, robots: JSONValue) -> [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        head(&w, entry)
+        w.byte(UInt8(ascii: ",")); w.key("started"); w.raw(started ? "true" : "false")
+        w.byte(UInt8(ascii: ",")); w.raw("\"ready\":false,\"successful\":false,\"value\":null,\"exception\":null")
+        w.byte(UInt8(ascii: ",")); w.key("reason"); w.string(reason.rawValue)
+        tail(&w, entry, robots: robots)
+        return w.bytes
+    }
+
+    private func head(_ w: inout JSONWriter, _ entry: FrontierEntry) {
+        w.byte(UInt8(ascii: "{"))
+        w.key("job"); w.int(entry.job)
+        w.byte(UInt8(ascii: ",")); w.key("input")
+        if let total = entry.source?.oversizedBytes {
+            w.string(FetchURL.redactUserinfo(entry.input) + "…")
+            w.byte(UInt8(ascii: ",")); w.key("input_bytes"); w.int(total)
+        } else {
+            w.string(FetchURL.redactUserinfo(entry.input))
+        }
+        if configuration.includeSource, let s = entry.source {
+            w.byte(UInt8(ascii: ",")); w.key("file"); w.string(s.file)
+            w.byte(UInt8(ascii: ",")); w.key("line"); w.int(s.line)
+        }
+    }
+
+    private func tail(_ w: inout JSONWriter, _ entry: FrontierEntry, robots: JSONValue) {
+        w.byte(UInt8(ascii: ",")); w.key("depth"); w.int(entry.depth)
+        w.byte(UInt8(ascii: ",")); w.key("parent")
+        if let p = entry.parent { w.string(p) } else { w.raw("null") }
+        w.byte(UInt8(ascii: ",")); w.key("discovered_via")
+        var via: [(String, JSONValue)] = [("type", .string(entry.via.kind.rawValue))]
+        if let t = entry.via.tag { via.append(("tag", .string(t))) }
+        if let a = entry.via.attribute { via.append(("attribute", .string(a))) }
+        JSONValue.object(via).write(to: &w)
+        w.byte(UInt8(ascii: ",")); w.key("canonical")
+        if entry.canonical.isEmpty { w.raw("null") } else { w.string(entry.canonical) }
+        w.byte(UInt8(ascii: ",")); w.key("robots"); robots.write(to: &w)
+        if entry.isRobots { w.byte(UInt8(ascii: ",")); w.raw("\"robots_txt\":true") }
+        w.byte(UInt8(ascii: "}"))
+    }
+}
+
+extension Crawler: RunProgress {
+    public nonisolated var statistics: RunStatistics { shared.withLock { $0.stats } }
+    public nonisolated var inFlightCount: Int { shared.withLock { $0.inFlight } }
+    public nonisolated var stoppedBecause: StopReason? { shared.withLock { $0.stopReason } }
+    public nonisolated var outputError: Int32 { shared.withLock { $0.outputErrno } }
+    public nonisolated var readToEnd: Bool { feed.readToEnd }
+    public nonisolated var readError: String? { feed.readError }
+    public nonisolated func flush() { sink.flush() }
+}
+
+/// Lets the record sink's error callback reach the crawler created after it.
+private final class CrawlerBox: @unchecked Sendable {
+    weak var crawler: Crawler?
+}
+
+/// What a dispatch check decided about a queued entry.
+enum DispatchDecision {
+    /// Start its request.
+    case start
+    /// Its record was written (e.g. robots.txt denies it): no request, no slot.
+    case consumed
+    /// Not now: back to the front of its host's queue (the host waits for robots.txt).
+    case putBack
+}
+
+/// Session identifiers in URLs (a classic crawler trap: every visit mints new URLs for
+/// the same pages) are removed from the dedupe key: `;jsessionid=…` path parameters and
+/// query parameters named jsessionid, phpsessid, sid, sessionid, session_id, aspsessionid…,
+/// cfid, cftoken (case-insensitive). Part of canonical rules v1.
+enum SessionIDs {
+    private static let names: Set<String> = ["jsessionid", "phpsessid", "sid", "sessionid", "session_id", "cfid", "cftoken"]
+
+    static func strip(_ key: String) -> String {
+        // Fast path: nothing that could be a session id.
+        let u = key.utf8
+        guard u.contains(UInt8(ascii: "?")) || u.contains(UInt8(ascii: ";")) else { return key }
+        var url = Substring(key)
+        var query: Substring? = nil
+        if let q = key.firstIndex(of: "?") {
+            url = key[..<q]
+            query = key[key.index(after: q)...]
+        }
+        var path = String(url)
+        if let r = path.range(of: ";jsessionid=", options: .caseInsensitive) {
+            let rest = path[r.upperBound...]
+            let end = rest.firstIndex(of: "/") ?? rest.endIndex
+            path.removeSubrange(r.lowerBound..<end)
+        }
+        guard let query else { return path }
+        let kept = query.split(separator: "&", omittingEmptySubsequences: false).filter { param in
+            let name = param.prefix { $0 != "=" }.lowercased()
+            return !(names.contains(name) || name.hasPrefix("aspsessionid"))
+        }
+        return kept.isEmpty ? path : path + "?" + kept.joined(separator: "&")
+    }
+}
+
+/// `<meta name="robots">` and `X-Robots-Tag` directives.
+enum RobotsMeta {
+    /// Whether the comma-separated directive list contains `directive` ("none" implies
+    /// noindex and nofollow).
+    static func has(_ list: String, _ directive: String) -> Bool {
+        for part in list.lowercased().split(separator: ",") {
+            let d = part.trimmingCharacters(in: .whitespaces)
+            if d == directive || d == "none" && (directive == "noindex" || directive == "nofollow") { return true }
+        }
+        return false
+    }
+
+    /// The part of an X-Robots-Tag value that applies to `token`: directives without a
+    /// user-agent prefix, and those after "token:".
+    static func applicable(_ value: String, token: String) -> String {
+        var out: [String] = []
+        for part in value.split(separator: ",") {
+            let p = part.trimmingCharacters(in: .whitespaces)
+            if let colon = p.firstIndex(of: ":") {
+                let ua = p[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+                let known = ["noindex", "nofollow", "none", "all", "noarchive", "nosnippet", "unavailable_after", "max-snippet", "max-image-preview", "max-video-preview", "notranslate", "noimageindex", "indexifembedded"]
+                if !known.contains(ua) {
+                    if ua == token.lowercased() { out.append(p[p.index(after: colon)...].trimmingCharacters(in: .whitespaces)) }
+                    continue
+                }
+            }
+            out.append(p)
+        }
+        return out.joined(separator: ", ")
+    }
+}
+
+/// Reads seed lines on their own thread and hands them to the crawler, keeping the
+/// crawler's backlog bounded (the seed list is a stream: millions of lines never sit in
+/// memory at once).
+final class SeedFeed: @unchecked Sendable {
+    private let reader: LineReader
+    private let highWater: Int
+    private let gate = NSCondition()
+    private var submitted = 0
+    private var done = 0
+    private var load = 0
+    private var stopping = false
+    private var drainAfterStop = false
+    private var finished = false
+    private var error: String? = nil
+    private var fullyRead = true
+
+    init(reader: LineReader, highWater: Int) {
+        self.reader = reader
+        self.highWater = highWater
+    }
+
+    /// Whether seed lines are still read after a stop (regular files, join timeout or Ctrl-C):
+    /// each gets a not-started record.
+    var drains: Bool { gate.lock(); defer { gate.unlock() }; return drainAfterStop }
+    var readToEnd: Bool { gate.lock(); defer { gate.unlock() }; return fullyRead }
+    var readError: String? { gate.lock(); defer { gate.unlock() }; return error }
+
+    func start(_ submit: @escaping @Sendable (InputLine) -> Void, done finish: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            var index = 0
+            while true {
+                gate.lock()
+                while !stopping && submitted - done + load >= highWater { gate.wait() }
+                let stop = stopping, drain = drainAfterStop
+                gate.unlock()
+                if stop && !drain { break }
+                let line: InputLine?
+                do { line = try reader.next() } catch {
+                    gate.lock(); self.error = "\(error)"; gate.unlock()
+                    break
+                }
+                guard var line else { break }
+                line.job = index
+                index += 1
+                gate.lock(); submitted += 1; gate.unlock()
+                submit(line)
+            }
+            gate.lock()
+            if stopping && !drainAfterStop { fullyRead = false }
+            finished = true
+            gate.unlock()
+            finish()
+        }
+        thread.name = "spate-seeds"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// A submitted line was taken by the crawler.
+    func processed() {
+        gate.lock()
+        done += 1
+        if submitted - done + load < highWater { gate.signal() }
+        gate.unlock()
+    }
+
+    /// The crawler's queued + running count.
+    func setLoad(_ n: Int) {
+        gate.lock()
+        let wasBlocked = submitted - done + load >= highWater
+        load = n
+        if wasBlocked && submitted - done + load < highWater { gate.signal() }
+        gate.unlock()
+    }
+
+    func stop(drain: Bool) {
+        gate.lock()
+        stopping = true
+        drainAfterStop = drain && reader.allRegularFiles
+        if !finished && !drainAfterStop { fullyRead = false }
+        gate.broadcast()
+        gate.unlock()
+    }
+}
+
+extension CrawlURL {
+    /// Stands in for the URL of a seed line that is not one (its record says why).
+    static let placeholder: CrawlURL = {
+        guard case let .success(u) = CrawlURL.parse("http://invalid.invalid/") else { fatalError("placeholder URL") }
+        return u
+    }()
+}

@@ -1,0 +1,702 @@
+/// A streaming HTML tokenizer that follows the WHATWG tokenization states closely enough
+/// to find the tags a crawler cares about, without building a tree.
+///
+/// It is fed arbitrary chunks of bytes and keeps only the current token between calls:
+/// the tag name, the values of the few attributes the sink asked for (each capped at
+/// `maxAttributeValue`), and at most a few bytes of look-ahead (`<!DOCTYPE`, `</script`).
+/// Text is never copied: it is handed to the sink as slices of the chunk, and only while
+/// the sink says it wants text.
+///
+/// Differences from the WHATWG tokenizer, all deliberate:
+/// - The tokenizer itself switches to RCDATA (`title`, `textarea`), RAWTEXT (`style`,
+///   `xmp`, `iframe`, `noembed`, `noframes`, and `script`) and PLAINTEXT after the
+///   corresponding start tag, as the tree builder would in HTML content. There is no tree,
+///   so foreign content is not modelled: `<svg><style>` is RAWTEXT here and `<![CDATA[`
+///   is always a bogus comment (ending at the first `>`).
+/// - Script data is treated as RAWTEXT: the script-data escape states (`<!--` … `<script>`
+///   nesting inside a script) are not modelled, so `</script>` always ends a script.
+/// - The comment less-than-sign states are folded into the comment state: they only change
+///   which parse errors are reported, never where a comment ends.
+/// - DOCTYPE tokens are skipped to the next `>` (which is where every DOCTYPE state ends).
+/// - CR is not normalised to LF; it is whitespace wherever whitespace matters and stays in
+///   attribute values as written (URL parsers drop tabs and newlines anyway).
+/// - Character references are decoded by the sink, on the complete value (see HTMLEntities).
+/// - Only attributes from `HTMLAttributeName` are kept, and only on start tags the sink asks
+///   for; "first one wins" for duplicates is applied to those.
+struct HTMLTokenizer {
+    /// Longest attribute value kept; a longer one is consumed but dropped.
+    static let maxAttributeValue = 64 * 1024
+
+    private(set) var state: HTMLState = .data
+
+    // The tag token being built.
+    private var tagIsEnd = false
+    private var tagName = HTMLNameBuffer()
+    private var tagID: HTMLTagName = .other
+    private var storing = false          // keep attribute values for this tag
+    private var selfClosing = false
+    private var attributeName = HTMLNameBuffer()
+    private var currentSlot = -1         // attribute whose value is being kept, or -1
+    private var seen: UInt16 = 0         // kept attributes already on the tag (first wins)
+    private var present: UInt16 = 0      // kept attributes with a value within the cap
+    private var slots = [HTMLAttributeSlot](repeating: HTMLAttributeSlot(), count: HTMLAttributeName.allCases.count)
+    private var arena: [UInt8] = []      // the kept values, back to back
+
+    // Markup declaration open: which keyword is being matched and how far.
+    private var declarationKind: UInt8 = 0
+    private var declarationMatched = 0
+
+    // RCDATA / RAWTEXT: the element whose end tag ends it, and the bytes after `</` so far.
+    private var rawIsRCDATA = false
+    private var rawTag: HTMLTagName = .other
+    private var rawName = HTMLNameBuffer()
+    private var rawTemp = HTMLNameBuffer()
+
+    init() {}
+
+    mutating func feed<Sink: HTMLTokenSink>(_ buf: UnsafeRawBufferPointer, into sink: inout Sink) {
+        let n = buf.count
+        var i = 0
+        while i < n {
+            switch state {
+            case .data:
+                let start = i
+                while i < n && buf[i] != HTMLByte.lt { i &+= 1 }
+                if i > start && sink.wantsText { sink.text(UnsafeRawBufferPointer(rebasing: buf[start..<i])) }
+                if i < n { i &+= 1; state = .tagOpen }
+
+            case .tagOpen:
+                let c = buf[i]
+                if HTMLByte.isAlpha(c) {
+                    beginTag(end: false); state = .tagName               // reconsume
+                } else if c == UInt8(ascii: "!") {
+                    i &+= 1; declarationKind = 0; declarationMatched = 0; state = .markupDeclarationOpen
+                } else if c == UInt8(ascii: "/") {
+                    i &+= 1; state = .endTagOpen
+                } else if c == UInt8(ascii: "?") {
+                    state = .bogusComment                                // reconsume
+                } else {
+                    emitLiteral(HTMLByte.lessThanText, to: &sink); state = .data   // reconsume
+                }
+
+            case .endTagOpen:
+                let c = buf[i]
+                if HTMLByte.isAlpha(c) {
+                    beginTag(end: true); state = .tagName                // reconsume
+                } else if c == HTMLByte.gt {
+                    i &+= 1; state = .data                               // `</>` is nothing
+                } else {
+                    state = .bogusComment                                // `</ >`, `</1>`: reconsume
+                }
+
+            case .tagName:
+                while i < n {
+                    let c = buf[i]
+                    if c > HTMLByte.gt {
+                        tagName.append(HTMLByte.lower(c))
+                    } else if c == HTMLByte.gt || c == HTMLByte.slash || HTMLByte.isSpace(c) {
+                        break
+                    } else if c == 0 {
+                        tagName.appendReplacementCharacter()
+                    } else {
+                        tagName.append(c)
+                    }
+                    i &+= 1
+                }
+                if i < n {
+                    let c = buf[i]
+                    i &+= 1
+                    finishTagName(&sink)
+                    if c == HTMLByte.gt { emitTag(&sink) }
+                    else if c == HTMLByte.slash { state = .selfClosingStartTag }
+                    else { state = .beforeAttributeName }
+                }
+
+            case .beforeAttributeName:
+                let c = buf[i]
+                if HTMLByte.isSpace(c) {
+                    i &+= 1
+                } else if c == HTMLByte.slash {
+                    i &+= 1; state = .selfClosingStartTag
+                } else if c == HTMLByte.gt {
+                    i &+= 1; emitTag(&sink)
+                } else if c == HTMLByte.equals {
+                    // `<a =x>`: an attribute whose name starts with `=`.
+                    i &+= 1; attributeName.reset(); attributeName.append(c); state = .attributeName
+                } else {
+                    attributeName.reset(); state = .attributeName          // reconsume
+                }
+
+            case .attributeName:
+                while i < n {
+                    let c = buf[i]
+                    if c > HTMLByte.gt {
+                        attributeName.append(HTMLByte.lower(c))
+                    } else if c == HTMLByte.gt || c == HTMLByte.slash || c == HTMLByte.equals || HTMLByte.isSpace(c) {
+                        break
+                    } else if c == 0 {
+                        attributeName.appendReplacementCharacter()
+                    } else {
+                        attributeName.append(c)                         // includes `"`, `'`, `<`
+                    }
+                    i &+= 1
+                }
+                if i < n {
+                    finishAttributeName()
+                    if buf[i] == HTMLByte.equals {
+                        i &+= 1; state = .beforeAttributeValue
+                    } else {
+                        state = .afterAttributeName                     // reconsume
+                    }
+                }
+
+            case .afterAttributeName:
+                let c = buf[i]
+                if HTMLByte.isSpace(c) {
+                    i &+= 1
+                } else if c == HTMLByte.slash {
+                    i &+= 1; state = .selfClosingStartTag
+                } else if c == HTMLByte.equals {
+                    i &+= 1; state = .beforeAttributeValue
+                } else if c == HTMLByte.gt {
+                    i &+= 1; emitTag(&sink)
+                } else {
+                    attributeName.reset(); state = .attributeName          // reconsume
+                }
+
+            case .beforeAttributeValue:
+                let c = buf[i]
+                if HTMLByte.isSpace(c) {
+                    i &+= 1
+                } else if c == HTMLByte.quote {
+                    i &+= 1; state = .attributeValueDoubleQuoted
+                } else if c == HTMLByte.apostrophe {
+                    i &+= 1; state = .attributeValueSingleQuoted
+                } else if c == HTMLByte.gt {
+                    i &+= 1; emitTag(&sink)                             // missing value: stays empty
+                } else {
+                    state = .attributeValueUnquoted                     // reconsume
+                }
+
+            case .attributeValueDoubleQuoted, .attributeValueSingleQuoted:
+                let quote = state == .attributeValueDoubleQuoted ? HTMLByte.quote : HTMLByte.apostrophe
+                let start = i
+                while i < n {
+                    let c = buf[i]
+                    if c == quote || c == 0 { break }
+                    i &+= 1
+                }
+                if i > start { appendValue(UnsafeRawBufferPointer(rebasing: buf[start..<i])) }
+                if i < n {
+                    if buf[i] == 0 { appendValue(HTMLByte.replacementCharacter) }
+                    else { state = .afterAttributeValueQuoted }
+                    i &+= 1
+                }
+
+            case .attributeValueUnquoted:
+                let start = i
+                while i < n {
+                    let c = buf[i]
+                    if c <= HTMLByte.gt && (c == HTMLByte.gt || c == 0 || HTMLByte.isSpace(c)) { break }
+                    i &+= 1                                             // includes `"'<=\``
+                }
+                if i > start { appendValue(UnsafeRawBufferPointer(rebasing: buf[start..<i])) }
+                if i < n {
+                    let c = buf[i]
+                    i &+= 1
+                    if c == HTMLByte.gt { emitTag(&sink) }
+                    else if c == 0 { appendValue(HTMLByte.replacementCharacter) }
+                    else { state = .beforeAttributeName }
+                }
+
+            case .afterAttributeValueQuoted:
+                let c = buf[i]
+                if HTMLByte.isSpace(c) {
+                    i &+= 1; state = .beforeAttributeName
+                } else if c == HTMLByte.slash {
+                    i &+= 1; state = .selfClosingStartTag
+                } else if c == HTMLByte.gt {
+                    i &+= 1; emitTag(&sink)
+                } else {
+                    state = .beforeAttributeName                        // `a="x"b`: reconsume
+                }
+
+            case .selfClosingStartTag:
+                if buf[i] == HTMLByte.gt {
+                    i &+= 1; selfClosing = true; emitTag(&sink)
+                } else {
+                    state = .beforeAttributeName                        // reconsume
+                }
+
+            case .markupDeclarationOpen:
+                // Matches `--`, `DOCTYPE` (any case) or `[CDATA[` one byte at a time, so a
+                // chunk boundary may fall anywhere inside them.
+                let c = buf[i]
+                if declarationMatched == 0 {
+                    if c == HTMLByte.dash { declarationKind = 0 }
+                    else if c | 0x20 == UInt8(ascii: "d") { declarationKind = 1 }
+                    else if c == UInt8(ascii: "[") { declarationKind = 2 }
+                    else { state = .bogusComment; continue }            // `<!x`, `<!>`: reconsume
+                } else {
+                    let keyword = HTMLByte.declarationKeywords[Int(declarationKind)]
+                    let expected = keyword.utf8Start[declarationMatched]
+                    let ok = declarationKind == 1 ? HTMLByte.lower(c) == expected : c == expected
+                    // A failed match leaves only keyword bytes (never `>`) behind, so the
+                    // bogus comment can start at the current byte.
+                    if !ok { state = .bogusComment; continue }
+                }
+                i &+= 1
+                declarationMatched += 1
+                if declarationMatched == HTMLByte.declarationKeywords[Int(declarationKind)].utf8CodeUnitCount {
+                    // A comment; a DOCTYPE (skipped to `>`); CDATA outside foreign content
+                    // is a bogus comment.
+                    state = declarationKind == 0 ? .commentStart : .bogusComment
+                }
+
+            case .bogusComment:
+                while i < n && buf[i] != HTMLByte.gt { i &+= 1 }
+                if i < n { i &+= 1; state = .data }
+
+            case .commentStart:
+                let c = buf[i]
+                if c == HTMLByte.dash { i &+= 1; state = .commentStartDash }
+                else if c == HTMLByte.gt { i &+= 1; state = .data }     // `<!-->`
+                else { state = .comment }
+
+            case .commentStartDash:
+                let c = buf[i]
+                if c == HTMLByte.dash { i &+= 1; state = .commentEnd }
+                else if c == HTMLByte.gt { i &+= 1; state = .data }     // `<!--->`
+                else { state = .comment }
+
+            case .comment:
+                while i < n && buf[i] != HTMLByte.dash { i &+= 1 }
+                if i < n { i &+= 1; state = .commentEndDash }
+
+            case .commentEndDash:
+                if buf[i] == HTMLByte.dash { i &+= 1; state = .commentEnd }
+                else { state = .comment }
+
+            case .commentEnd:
+                let c = buf[i]
+                if c == HTMLByte.gt { i &+= 1; state = .data }
+                else if c == UInt8(ascii: "!") { i &+= 1; state = .commentEndBang }
+                else if c == HTMLByte.dash { i &+= 1 }                  // `--->`
+                else { state = .comment }
+
+            case .commentEndBang:
+                let c = buf[i]
+                if c == HTMLByte.dash { i &+= 1; state = .commentEndDash }
+                else if c == HTMLByte.gt { i &+= 1; state = .data }     // `--!>`
+                else { state = .comment }
+
+            case .rawText:
+                let start = i
+                while i < n && buf[i] != HTMLByte.lt { i &+= 1 }
+                if rawIsRCDATA && i > start && sink.wantsText {
+                    sink.text(UnsafeRawBufferPointer(rebasing: buf[start..<i]))
+                }
+                if i < n { i &+= 1; state = .rawTextLessThan }
+
+            case .rawTextLessThan:
+                if buf[i] == HTMLByte.slash {
+                    i &+= 1; rawTemp.reset(); state = .rawTextEndTagOpen
+                } else {
+                    emitRawLiteral(HTMLByte.lessThanText, to: &sink); state = .rawText
+                }
+
+            case .rawTextEndTagOpen:
+                if HTMLByte.isAlpha(buf[i]) {
+                    state = .rawTextEndTagName                          // reconsume
+                } else {
+                    emitRawLiteral(HTMLByte.endTagOpenText, to: &sink); state = .rawText
+                }
+
+            case .rawTextEndTagName:
+                // Only the name of the element that started the raw text ends it. Bytes are
+                // compared as they come: once they stop spelling that name the spec would
+                // emit them as text anyway, so the look-ahead never exceeds the name.
+                let c = buf[i]
+                let matched = rawTemp.count
+                if HTMLByte.isAlpha(c) && matched < rawName.count && HTMLByte.lower(c) == rawName.byte(at: matched) {
+                    rawTemp.append(c)
+                    i &+= 1
+                } else if matched == rawName.count && (c == HTMLByte.gt || c == HTMLByte.slash || HTMLByte.isSpace(c)) {
+                    // An appropriate end tag: it may still carry (ignored) attributes.
+                    i &+= 1
+                    beginTag(end: true)
+                    tagName = rawName
+                    tagID = rawTag
+                    if c == HTMLByte.gt { emitTag(&sink) }
+                    else if c == HTMLByte.slash { state = .selfClosingStartTag }
+                    else { state = .beforeAttributeName }
+                } else {
+                    emitRawTemp(to: &sink); state = .rawText            // reconsume
+                }
+
+            case .plaintext:
+                i = n
+            }
+        }
+    }
+
+    /// End of input: per the EOF rules a pending tag is dropped, a pending `<` or `</` is text.
+    mutating func finish<Sink: HTMLTokenSink>(into sink: inout Sink) {
+        switch state {
+        case .tagOpen: emitLiteral(HTMLByte.lessThanText, to: &sink)
+        case .endTagOpen: emitLiteral(HTMLByte.endTagOpenText, to: &sink)
+        case .rawTextLessThan: emitRawLiteral(HTMLByte.lessThanText, to: &sink)
+        case .rawTextEndTagOpen: emitRawLiteral(HTMLByte.endTagOpenText, to: &sink)
+        case .rawTextEndTagName: emitRawTemp(to: &sink)
+        default: break
+        }
+        beginTag(end: false)
+        arena = []
+        state = .data
+    }
+
+    // MARK: - Tags
+
+    private mutating func beginTag(end: Bool) {
+        tagIsEnd = end
+        tagName.reset()
+        tagID = .other
+        storing = false
+        selfClosing = false
+        currentSlot = -1
+        seen = 0
+        present = 0
+        if arena.capacity > 4 * Self.maxAttributeValue { arena = [] } else { arena.removeAll(keepingCapacity: true) }
+    }
+
+    private mutating func finishTagName<Sink: HTMLTokenSink>(_ sink: inout Sink) {
+        tagID = HTMLTagName(tagName)
+        storing = !tagIsEnd && sink.wantsAttributes(of: tagID)
+    }
+
+    /// Leaving the attribute-name state: decide whether this attribute's value is kept.
+    private mutating func finishAttributeName() {
+        currentSlot = -1
+        guard storing, let name = HTMLAttributeName(attributeName) else { return }
+        let bit: UInt16 = 1 << name.rawValue
+        guard seen & bit == 0 else { return }                           // duplicate: first wins
+        seen |= bit
+        present |= bit
+        let slot = Int(name.rawValue)
+        slots[slot] = HTMLAttributeSlot(start: Int32(arena.count), length: 0)
+        currentSlot = slot
+    }
+
+    @inline(__always)
+    private mutating func appendValue(_ bytes: UnsafeRawBufferPointer) {
+        guard currentSlot >= 0 else { return }
+        let length = Int(slots[currentSlot].length) + bytes.count
+        if length > Self.maxAttributeValue {
+            // Too long to be a link worth keeping: drop it, keep consuming.
+            arena.removeSubrange(Int(slots[currentSlot].start)...)
+            present &= ~(1 << UInt16(currentSlot))
+            currentSlot = -1
+        } else {
+            arena.append(contentsOf: bytes)
+            slots[currentSlot].length = Int32(length)
+        }
+    }
+
+    private mutating func emitTag<Sink: HTMLTokenSink>(_ sink: inout Sink) {
+        currentSlot = -1
+        if tagIsEnd {
+            sink.endTag(tagID)
+            state = .data
+            return
+        }
+        if storing && present != 0 {
+            let tag = tagID, closing = selfClosing, kept = present
+            arena.withUnsafeBytes { values in
+                slots.withUnsafeBufferPointer { slots in
+                    sink.startTag(tag, attributes: HTMLAttributes(values: values, slots: slots, present: kept), selfClosing: closing)
+                }
+            }
+        } else {
+            sink.startTag(tagID, attributes: HTMLAttributes(), selfClosing: selfClosing)
+        }
+        switch tagID {
+        case .title, .textarea:
+            enterRawText(rcdata: true)
+        case .script, .style, .xmp, .iframe, .noembed, .noframes:
+            enterRawText(rcdata: false)
+        case .plaintext:
+            state = .plaintext
+        default:
+            state = .data
+        }
+    }
+
+    private mutating func enterRawText(rcdata: Bool) {
+        rawIsRCDATA = rcdata
+        rawTag = tagID
+        rawName = tagName
+        state = .rawText
+    }
+
+    // MARK: - Text that the state machine produces itself
+
+    private func emitLiteral<Sink: HTMLTokenSink>(_ text: StaticString, to sink: inout Sink) {
+        guard sink.wantsText else { return }
+        sink.text(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    private func emitRawLiteral<Sink: HTMLTokenSink>(_ text: StaticString, to sink: inout Sink) {
+        if rawIsRCDATA { emitLiteral(text, to: &sink) }
+    }
+
+    /// `</` plus the bytes that looked like the start of the closing tag name.
+    private func emitRawTemp<Sink: HTMLTokenSink>(to sink: inout Sink) {
+        guard rawIsRCDATA && sink.wantsText else { return }
+        var bytes: [UInt8] = [HTMLByte.lt, HTMLByte.slash]
+        for k in 0..<rawTemp.count { bytes.append(rawTemp.byte(at: k)) }
+        bytes.withUnsafeBytes { sink.text($0) }
+    }
+}
+
+/// What the tokenizer reports to. Methods are called synchronously from `feed`/`finish`.
+protocol HTMLTokenSink {
+    /// Whether `text` should be called for character data (data and RCDATA states).
+    var wantsText: Bool { get }
+    /// Asked once per start tag, when its name is complete: keep its attribute values?
+    mutating func wantsAttributes(of tag: HTMLTagName) -> Bool
+    /// A start tag; `attributes` is only valid during the call.
+    mutating func startTag(_ tag: HTMLTagName, attributes: HTMLAttributes, selfClosing: Bool)
+    mutating func endTag(_ tag: HTMLTagName)
+    /// Raw character data, references not decoded; valid only during the call.
+    mutating func text(_ bytes: UnsafeRawBufferPointer)
+}
+
+enum HTMLState: UInt8 {
+    case data, tagOpen, endTagOpen, tagName
+    case beforeAttributeName, attributeName, afterAttributeName, beforeAttributeValue
+    case attributeValueDoubleQuoted, attributeValueSingleQuoted, attributeValueUnquoted
+    case afterAttributeValueQuoted, selfClosingStartTag
+    case markupDeclarationOpen, bogusComment
+    case commentStart, commentStartDash, comment, commentEndDash, commentEnd, commentEndBang
+    /// RCDATA or RAWTEXT (script data included), as `rawIsRCDATA` says.
+    case rawText, rawTextLessThan, rawTextEndTagOpen, rawTextEndTagName
+    case plaintext
+}
+
+/// Element names the tokenizer or the link extractor act on.
+enum HTMLTagName: UInt8, CaseIterable, Sendable {
+    case other
+    case a, area, link, frame, iframe, base, meta, form
+    case img, script, source, video, audio, embed, input
+    case title, textarea, style, xmp, noembed, noframes, plaintext
+
+    /// Identifies a lowercased name. Names of up to 8 bytes are compared as one word
+    /// (bytes little-endian), which makes this a switch on integer constants.
+    init(_ name: HTMLNameBuffer) {
+        if name.count > 8 {
+            self = name.count == 9 && name.w0 == 0x7865_746E_6961_6C70 && name.w1 == 0x74 ? .plaintext : .other
+            return
+        }
+        switch name.w0 {
+        case 0x61: self = .a
+        case 0x6165_7261: self = .area
+        case 0x6B6E_696C: self = .link
+        case 0x65_6D61_7266: self = .frame
+        case 0x656D_6172_6669: self = .iframe
+        case 0x6573_6162: self = .base
+        case 0x6174_656D: self = .meta
+        case 0x6D72_6F66: self = .form
+        case 0x67_6D69: self = .img
+        case 0x7470_6972_6373: self = .script
+        case 0x6563_7275_6F73: self = .source
+        case 0x6F_6564_6976: self = .video
+        case 0x6F_6964_7561: self = .audio
+        case 0x64_6562_6D65: self = .embed
+        case 0x74_7570_6E69: self = .input
+        case 0x65_6C74_6974: self = .title
+        case 0x6165_7261_7478_6574: self = .textarea
+        case 0x65_6C79_7473: self = .style
+        case 0x70_6D78: self = .xmp
+        case 0x64_6562_6D65_6F6E: self = .noembed
+        case 0x7365_6D61_7266_6F6E: self = .noframes
+        default: self = .other
+        }
+    }
+
+    /// The lowercase name ("" for `other`).
+    var name: String {
+        switch self {
+        case .other: ""
+        case .a: "a"
+        case .area: "area"
+        case .link: "link"
+        case .frame: "frame"
+        case .iframe: "iframe"
+        case .base: "base"
+        case .meta: "meta"
+        case .form: "form"
+        case .img: "img"
+        case .script: "script"
+        case .source: "source"
+        case .video: "video"
+        case .audio: "audio"
+        case .embed: "embed"
+        case .input: "input"
+        case .title: "title"
+        case .textarea: "textarea"
+        case .style: "style"
+        case .xmp: "xmp"
+        case .noembed: "noembed"
+        case .noframes: "noframes"
+        case .plaintext: "plaintext"
+        }
+    }
+}
+
+/// The attributes whose values the tokenizer can keep.
+enum HTMLAttributeName: UInt8, CaseIterable, Sendable {
+    case href, src, srcset, rel, content, httpEquiv, name, action, method, type
+
+    init?(_ n: HTMLNameBuffer) {
+        if n.count > 8 {
+            guard n.count == 10 && n.w0 == 0x7571_652D_7074_7468 && n.w1 == 0x7669 else { return nil }
+            self = .httpEquiv
+            return
+        }
+        switch n.w0 {
+        case 0x6665_7268: self = .href
+        case 0x63_7273: self = .src
+        case 0x7465_7363_7273: self = .srcset
+        case 0x6C_6572: self = .rel
+        case 0x74_6E65_746E_6F63: self = .content
+        case 0x656D_616E: self = .name
+        case 0x6E6F_6974_6361: self = .action
+        case 0x646F_6874_656D: self = .method
+        case 0x6570_7974: self = .type
+        default: return nil
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .href: "href"
+        case .src: "src"
+        case .srcset: "srcset"
+        case .rel: "rel"
+        case .content: "content"
+        case .httpEquiv: "http-equiv"
+        case .name: "name"
+        case .action: "action"
+        case .method: "method"
+        case .type: "type"
+        }
+    }
+}
+
+/// A short name packed into two words, little-endian; `count` goes on past 16 (the bytes
+/// beyond are not kept, and no name we look for is that long).
+struct HTMLNameBuffer: Equatable {
+    var w0: UInt64 = 0
+    var w1: UInt64 = 0
+    var count = 0
+
+    init() {}
+
+    init(_ name: String) {
+        for b in name.utf8 { append(b) }
+    }
+
+    @inline(__always)
+    mutating func append(_ b: UInt8) {
+        if count < 8 { w0 |= UInt64(b) << (8 * UInt64(count)) }
+        else if count < 16 { w1 |= UInt64(b) << (8 * UInt64(count - 8)) }
+        count &+= 1
+    }
+
+    mutating func appendReplacementCharacter() {
+        append(0xEF); append(0xBF); append(0xBD)
+    }
+
+    /// Byte `i` (< 16).
+    func byte(at i: Int) -> UInt8 {
+        UInt8(truncatingIfNeeded: i < 8 ? w0 >> (8 * UInt64(i)) : w1 >> (8 * UInt64(i - 8)))
+    }
+
+    mutating func reset() { self = HTMLNameBuffer() }
+}
+
+struct HTMLAttributeSlot {
+    var start: Int32 = 0
+    var length: Int32 = 0
+}
+
+/// The kept attribute values of a start tag, valid only during `startTag`. Values are raw:
+/// character references not decoded, NUL already replaced by U+FFFD.
+struct HTMLAttributes {
+    let values: UnsafeRawBufferPointer
+    let slots: UnsafeBufferPointer<HTMLAttributeSlot>
+    let present: UInt16
+
+    init() {
+        values = UnsafeRawBufferPointer(start: nil, count: 0)
+        slots = UnsafeBufferPointer(start: nil, count: 0)
+        present = 0
+    }
+
+    init(values: UnsafeRawBufferPointer, slots: UnsafeBufferPointer<HTMLAttributeSlot>, present: UInt16) {
+        self.values = values
+        self.slots = slots
+        self.present = present
+    }
+
+    func has(_ name: HTMLAttributeName) -> Bool { present & (1 << name.rawValue) != 0 }
+
+    /// The value as written (empty for an attribute without a value); nil when absent or
+    /// over the size cap.
+    func value(_ name: HTMLAttributeName) -> UnsafeRawBufferPointer? {
+        guard has(name) else { return nil }
+        let s = slots[Int(name.rawValue)]
+        return UnsafeRawBufferPointer(rebasing: values[Int(s.start)..<Int(s.start + s.length)])
+    }
+
+    /// Where the value sits among the tag's kept values: smaller means earlier in the tag.
+    func position(_ name: HTMLAttributeName) -> Int {
+        has(name) ? Int(slots[Int(name.rawValue)].start) : Int.max
+    }
+}
+
+/// Byte classes and constants.
+enum HTMLByte {
+    static let lt = UInt8(ascii: "<")
+    static let gt = UInt8(ascii: ">")
+    static let slash = UInt8(ascii: "/")
+    static let equals = UInt8(ascii: "=")
+    static let quote = UInt8(ascii: "\"")
+    static let apostrophe = UInt8(ascii: "'")
+    static let dash = UInt8(ascii: "-")
+    static let amp = UInt8(ascii: "&")
+
+    static let lessThanText: StaticString = "<"
+    static let endTagOpenText: StaticString = "</"
+    static let declarationKeywords: [StaticString] = ["--", "doctype", "[CDATA["]
+    static var replacementCharacter: UnsafeRawBufferPointer {
+        let s: StaticString = "\u{FFFD}"
+        return UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)
+    }
+
+    /// ASCII whitespace as the tokenizer sees it: tab, LF, FF, CR (normalised to LF by
+    /// the input stream), space.
+    @inline(__always)
+    static func isSpace(_ c: UInt8) -> Bool {
+        c == 0x20 || (c &- 0x09 < 5 && c != 0x0B)
+    }
+
+    @inline(__always)
+    static func isAlpha(_ c: UInt8) -> Bool { (c | 0x20) &- 0x61 < 26 }
+
+    @inline(__always)
+    static func isAlphanumeric(_ c: UInt8) -> Bool { isAlpha(c) || c &- 0x30 < 10 }
+
+    @inline(__always)
+    static func lower(_ c: UInt8) -> UInt8 { c &- 0x41 < 26 ? c | 0x20 : c }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import Spate
+
+extension CrawlConfiguration.Scope: ExpressibleByArgument {}
+
+struct Crawl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Crawl from seed URLs: polite (robots.txt, per-host slots and delays), trap-proof, deduplicated.",
+        discussion: """
+        Seeds are lines of the input files (or stdin), or URLs given as arguments. One job per
+        fetched URL, one record per job: every seed line and every new in-scope link becomes
+        a record (fetched, failed, denied by robots.txt, or given up with its host). Links
+        that are not followed (out of scope, already seen, over a limit, a trap guard) are
+        counted in the summary and, with --links, shown on the page's record.
+        """
+    )
+
+    @OptionGroup var run: RunOptions
+    @OptionGroup var dns: DNSOptions
+
+    @Option(name: .long, help: "Follow links this many hops from a seed at most (default: no limit).") var maxDepth: Int?
+    @Option(name: .long, help: "Admit at most this many URLs (seeds included) in all.") var maxPages: Int?
+    @Option(name: .long, help: "Trap guard: URLs admitted per host at most.") var maxPagesPerHost = 100_000
+    @Option(name: .long, help: "host (the seeds' hosts), domain (their registrable domains), prefix (below each seed's directory), any.")
+    var scope = CrawlConfiguration.Scope.host
+    @Option(name: .long, help: "Follow only discovered URLs matching this POSIX extended regex (repeatable).") var include: [String] = []
+    @Option(name: .long, help: "Do not follow discovered URLs matching this POSIX extended regex (repeatable).") var exclude: [String] = []
+    @Option(name: .long, help: "Requests in flight per scheme+host+port.") var perHost = 4
+    @Option(name: .long, help: "Seconds between request starts on one host (robots.txt Crawl-delay may raise it).") var delay = 0.0
+    @Option(name: .long, help: "Largest Crawl-delay and Retry-After honoured, in seconds.") var maxCrawlDelay = 30.0
+    @Flag(name: .long, help: "Do not fetch or obey robots.txt.") var ignoreRobots = false
+    @Option(name: .long, help: "User-Agent header; its product token (e.g. 'spate') selects the robots.txt group.") var userAgent: String?
+    @Flag(name: .long, help: "Write each page's extracted links (url, tag, attribute, rel, nofollow, in_scope, status).") var links = false
+    @Flag(name: .long, help: "Also follow img/script/source/video/audio/embed src and srcset.") var assets = false
+    @Flag(name: .long, help: "Also follow GET form actions.") var forms = false
+    @Flag(name: .long, help: "Follow rel=nofollow links and pages marked nofollow too.") var followNofollow = false
+    @Flag(name: .long, help: "Sort query parameters in the dedupe key.") var sortQuery = false
+    @Option(name: .long, help: "Tries after a retryable failure or 429/503 (re-queued with back-off).") var retries = 2
+    @Option(name: .long, help: "Give up a host after this many consecutive failures (each queued URL gets a record).") var maxHostErrors = 10
+    @Option(name: .long, help: "Trap guard: longest URL followed.") var maxURLLength = 2083
+    @Option(name: .long, help: "Trap guard: times one path segment may repeat.") var maxRepeatedSegments = 3
+    @Option(name: .long, help: "Trap guard: query parameters at most.") var maxQueryParams = 32
+    @Option(name: .long, help: "Trap guard: links taken from one page at most.") var maxOutlinks = 1000
+    @Option(name: .long, help: "Connect timeout in seconds.") var connectTimeout = 10.0
+    @Option(name: .long, help: "Time limit per request in seconds.") var maxTime = 30.0
+    @Option(name: [.customShort("H"), .long], help: "Request header 'Name: value' (repeatable).") var header: [String] = []
+    @Option(name: .long, help: "Largest decoded body in bytes; over it the page fails with body_too_large.") var maxBody = 10 << 20
+    @Flag(name: .long, help: "Include the response headers in value.headers.") var headers = false
+    @Flag(name: .customLong("http1.1"), help: "HTTP/1.1 only.") var http11 = false
+    @Flag(name: .long, help: "HTTP/2 (prior knowledge for http://).") var http2 = false
+    @Option(name: .long, help: "CA bundle to verify servers with.") var cacert: String?
+    @Flag(name: [.customShort("k"), .long], help: "Do not verify TLS certificates.") var insecure = false
+    @Option(name: .long, help: "Proxy URL.") var proxy: String?
+
+    func validate() throws {
+        guard perHost >= 1 else { throw ValidationError("--per-host must be at least 1") }
+        guard delay >= 0, maxCrawlDelay >= 0 else { throw ValidationError("delays must not be negative") }
+        guard retries >= 0, maxHostErrors >= 1, maxBody >= 0 else { throw ValidationError("bad limit") }
+        guard maxURLLength >= 16, maxRepeatedSegments >= 1, maxQueryParams >= 0, maxOutlinks >= 0, maxPagesPerHost >= 1 else {
+            throw ValidationError("trap guard limits out of range")
+        }
+        if let d = maxDepth, d < 0 { throw ValidationError("--max-depth must not be negative") }
+        if let p = maxPages, p < 1 { throw ValidationError("--max-pages must be at least 1") }
+        guard connectTimeout > 0, maxTime > 0 else { throw ValidationError("timeouts must be positive") }
+        guard !(http11 && http2) else { throw ValidationError("--http1.1 and --http2 exclude each other") }
+        guard !run.ordered else { throw ValidationError("--ordered is not supported by crawl (records follow the crawl)") }
+        for h in header where !h.contains(":") { throw ValidationError("header '\(h)' is not 'Name: value'") }
+    }
+
+    func run() async throws {
+        var f = FetchConfiguration()
+        f.concurrency = run.concurrency
+        f.perHost = perHost
+        f.followRedirects = false
+        f.retries = 0
+        f.connectTimeout = connectTimeout
+        f.maxTime = maxTime
+        f.headers = header
+        if let userAgent { f.userAgent = userAgent }
+        f.proxy = proxy
+        f.maxBody = maxBody
+        f.includeHeaders = headers
+        f.httpVersion = http11 ? .http1_1 : (http2 ? .http2 : .automatic)
+        f.caCert = cacert
+        f.insecure = insecure
+
+        var c = CrawlConfiguration()
+        let batch = run.batchOptions
+        c.concurrency = batch.concurrency
+        c.rate = batch.rate
+        c.joinTimeout = batch.joinTimeout
+        c.jobTimeout = batch.jobTimeout
+        c.perHost = perHost
+        c.delay = delay
+        c.maxCrawlDelay = maxCrawlDelay
+        c.ignoreRobots = ignoreRobots
+        c.productToken = robotsProductToken(f.userAgent)
+        c.retries = retries
+        c.maxHostErrors = maxHostErrors
+        c.scope = scope
+        c.include = include
+        c.exclude = exclude
+        c.maxDepth = maxDepth
+        c.maxPages = maxPages
+        c.maxPagesPerHost = maxPagesPerHost
+        c.sortQuery = sortQuery
+        c.followNofollow = followNofollow
+        c.maxURLLength = maxURLLength
+        c.maxRepeatedSegments = maxRepeatedSegments
+        c.maxQueryParams = maxQueryParams
+        c.extraction.assets = assets
+        c.extraction.forms = forms
+        c.extraction.maxLinks = maxOutlinks
+        c.recordLinks = links
+
+        // Arguments that are URLs (and not files) are seeds themselves.
+        var paths: [String] = []
+        var names: [String] = []
+        var literal: [String] = []
+        for a in run.files {
+            if a != "-" && !FileManager.default.fileExists(atPath: a) && (a.contains("://") || a.hasPrefix("www.")) {
+                literal.append(a)
+            } else {
+                paths.append(a)
+                names.append(a)
+            }
+        }
+        var temp: String? = nil
+        if !literal.isEmpty {
+            let path = NSTemporaryDirectory() + "/spate-seeds-\(getpid()).txt"
+            try (literal.joined(separator: "\n") + "\n").write(toFile: path, atomically: false, encoding: .utf8)
+            temp = path
+            paths.insert(path, at: 0)
+            names.insert("<arguments>", at: 0)
+        }
+        defer { if let temp { unlink(temp) } }
+        c.includeSource = paths.count > 1
+
+        let (reader, hub, resolver) = try await Runner.start(
+            files: paths, names: names, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
+        let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: f)
+        let crawler: Crawler
+        do {
+            crawler = try Crawler(hub: hub, fetcher: fetcher, configuration: c, reader: reader)
+        } catch {
+            hub.shutdown()
+            throw ValidationError("\(error)")
+        }
+        let status = await Runner.supervise(crawler, hub: hub, command: "spate crawl", unit: "pages", quiet: run.quiet,
+                                            interrupt: { crawler.stop(.interrupted) }, run: { await crawler.run() })
+        throw ExitCode(status.rawValue)
+    }
+}
