@@ -226,7 +226,7 @@ public actor Crawler {
                 scheduleRobots(host, like: entry.url)
             }
         }
-        if case let .known(rules, _, note) = host.robots, !robotsAllows(entry, rules: rules, note: note) { return }
+        if case let .known(robots) = host.robots, !robotsAllows(entry, robots) { return }
         frontier.push(entry, host: host, retry: false)
     }
     private var statsHosts = 0
@@ -243,15 +243,25 @@ public actor Crawler {
         frontier.push(e, host: host, retry: false)
     }
 
-    /// Checks `entry` against its host's rules; a denied entry gets its record here.
-    private func robotsAllows(_ entry: FrontierEntry, rules: RobotsRules, note: String) -> Bool {
-        let d = rules.decide(entry.url.pathAndQuery)
+    /// Checks `entry` against its host's rules; a denied entry gets its record here. The
+    /// decision is kept for the record of the fetch that follows.
+    private func robotsAllows(_ entry: FrontierEntry, _ robots: KnownRobots) -> Bool {
+        let d = robots.rules.decide(entry.url.pathAndQuery)
+        lastDecision = Self.robotsJSON(d, note: robots.note)
         if d.allowed { return true }
+        if robots.unreachable {
+            finishWithoutFetch(entry, type: "robots_unreachable",
+                               message: "not fetched: \(robots.note) (RFC 9309: an unreachable robots.txt disallows everything)",
+                               robots: lastDecision)
+            return false
+        }
         var message = "robots.txt disallows \(entry.url.pathAndQuery)"
-        if let rule = d.rule { message += " (\(rule)" + (d.line.map { ", line \($0)" } ?? "") + ")" } else { message += " (\(note))" }
-        finishWithoutFetch(entry, type: "robots_denied", message: message, declined: true, robots: Self.robotsJSON(d, note: note))
+        if let rule = d.rule { message += " (\(rule)" + (d.line.map { ", line \($0)" } ?? "") + ")" } else { message += " (\(robots.note))" }
+        finishWithoutFetch(entry, type: "robots_denied", message: message, declined: true, robots: lastDecision)
         return false
     }
+    /// The robots decision of the entry ``robotsAllows(_:_:)`` last allowed.
+    private var lastDecision: JSONValue = .null
 
     static func robotsJSON(_ d: RobotsDecision, note: String) -> JSONValue {
         .object([("allowed", .bool(d.allowed)), ("rule", d.rule.map { .string($0) } ?? .null),
@@ -284,15 +294,18 @@ public actor Crawler {
     /// The last check before a queued entry's request: its host's robots.txt (which may
     /// have arrived, or expired, since it was queued).
     private func admitAtDispatch(_ entry: FrontierEntry, _ host: HostState) -> DispatchDecision {
-        if entry.isRobots { return .start }
-        guard case let .known(rules, fetchedAt, note) = host.robots else { return .start }
-        if monotonicNanos() &- fetchedAt > Self.robotsMaxAge {
+        guard !entry.isRobots, case let .known(robots) = host.robots else {
+            lastDecision = robotsField(entry, host)
+            return .start
+        }
+        if monotonicNanos() &- robots.fetchedAt > Self.robotsMaxAge {
             // Cached for at most 24 hours: ask again before this page.
             scheduleRobots(host, like: entry.url)
             if case .fetching = host.robots { return .putBack }
+            lastDecision = .null
             return .start
         }
-        return robotsAllows(entry, rules: rules, note: note) ? .start : .consumed
+        return robotsAllows(entry, robots) ? .start : .consumed
     }
 
     private func wake(at t: UInt64) {
@@ -312,7 +325,7 @@ public actor Crawler {
         if entry.isRobots { return .object([("consulted", .bool(false)), ("reason", .string("robots.txt itself"))]) }
         switch host.robots {
         case .ignored: return .object([("consulted", .bool(false)), ("reason", .string("--ignore-robots"))])
-        case let .known(rules, _, note): return Self.robotsJSON(rules.decide(entry.url.pathAndQuery), note: note)
+        case let .known(r): return Self.robotsJSON(r.rules.decide(entry.url.pathAndQuery), note: r.note)
         case .unknown, .fetching: return .null
         }
     }
@@ -329,7 +342,7 @@ public actor Crawler {
         overrides.followRedirects = entry.isRobots
         overrides.maxRedirects = 5
         overrides.consumer = reader ?? collector
-        var running = Running(entry: entry, host: host, task: nil, startedAt: now, robots: robotsField(entry, host), timer: nil)
+        var running = Running(entry: entry, host: host, task: nil, startedAt: now, robots: lastDecision, timer: nil)
         let fetcher = self.fetcher
         running.task = Task(executorPreference: hub.taskExecutor) { [self] in
             let outcome = await fetcher.fetch(url, overrides: overrides)
@@ -374,7 +387,7 @@ public actor Crawler {
             if e.isRetryable && entry.attempt <= configuration.retries && host.consecutiveErrors < configuration.maxHostErrors {
                 host.nextAllowed = max(host.nextAllowed, now &+ UInt64(backoff(entry.attempt) * 1e9))
                 entry.attempt += 1
-                count { $0.drops["retried", default: 0] += 1 }
+                count { $0.events["retried", default: 0] += 1 }
                 frontier.push(entry, host: host, retry: true)
                 return
             }
@@ -390,7 +403,7 @@ public actor Crawler {
                 host.nextAllowed = max(host.nextAllowed, now &+ UInt64(wait * 1e9))
                 if entry.attempt <= configuration.retries && host.consecutiveErrors < configuration.maxHostErrors {
                     entry.attempt += 1
-                    count { $0.drops["retried", default: 0] += 1 }
+                    count { $0.events["retried", default: 0] += 1 }
                     frontier.push(entry, host: host, retry: true)
                     return
                 }
@@ -429,7 +442,7 @@ public actor Crawler {
             if e.isRobots { continue }
             finishWithoutFetch(e, type: "host_abandoned", message: host.deadReason)
         }
-        count { $0.drops["hosts_abandoned", default: 0] += 1 }
+        count { $0.events["hosts_abandoned", default: 0] += 1 }
     }
 
     /// robots.txt arrived (or did not): 2xx → its rules; 4xx or more than five redirects →
@@ -438,6 +451,7 @@ public actor Crawler {
     private func robotsFetched(_ host: HostState, _ result: Result<Int, FetchError>, _ collector: BodyCollector?, now: UInt64) -> JSONValue {
         let rules: RobotsRules
         let note: String
+        var unreachable = false
         switch result {
         case let .success(status) where (200..<300).contains(status):
             rules = RobotsRules(parsing: collector?.bytes ?? [], productToken: configuration.productToken)
@@ -447,15 +461,17 @@ public actor Crawler {
             note = "robots.txt \(status): allow all"
         case let .success(status):
             rules = .disallowAll
+            unreachable = true
             note = "robots.txt HTTP \(status): disallow all"
         case let .failure(e) where e.code == .tooManyRedirects:
             rules = .allowAll
             note = "robots.txt: more than 5 redirects: allow all"
         case let .failure(e):
             rules = .disallowAll
+            unreachable = true
             note = "robots.txt unreachable (\(e.code.rawValue)): disallow all"
         }
-        host.robots = .known(rules, fetchedAt: now, note: note)
+        host.robots = .known(KnownRobots(rules: rules, fetchedAt: now, note: note, unreachable: unreachable))
         if let cd = rules.crawlDelay, cd > host.delay { host.delay = min(cd, max(configuration.maxCrawlDelay, configuration.delay)) }
         frontier.update(host, now: now)
         var info: [(String, JSONValue)] = [("group", rules.group.map { .string($0) } ?? .null),

@@ -39,9 +39,20 @@ enum RobotsState {
     /// Not asked yet: the first URL for the host schedules the robots.txt fetch.
     case unknown
     case fetching
-    case known(RobotsRules, fetchedAt: UInt64, note: String)
+    case known(KnownRobots)
     /// `--ignore-robots`.
     case ignored
+}
+
+/// A host's robots.txt as fetched: its rules (allow all for a 4xx, disallow all when it
+/// could not be fetched), when, and what the record says about it.
+struct KnownRobots {
+    var rules: RobotsRules
+    var fetchedAt: UInt64
+    var note: String
+    /// 5xx, timeout or network error: pages are not fetched (RFC 9309 fails closed), and
+    /// their records say `robots_unreachable` — a failure, not a policy decision.
+    var unreachable: Bool
 }
 
 /// Politeness state of one scheme+host+port, and its queue (breadth-first by depth).

@@ -83,10 +83,13 @@ public final class RunReporter: @unchecked Sendable {
             + String(format: " in %.2f s, %@ \(unit)/s", secs, Self.number(rate))
         if let reason = runner.stoppedBecause { text += "; stopped: \(reason.rawValue)" }
         if !s.drops.isEmpty {
-            text += "\nnot followed: " + s.drops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            text += "\nlinks not followed: " + s.drops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         }
         if !runner.readToEnd { text += "; input not read to the end" }
+        if !s.events.isEmpty {
+            text += "\nevents: " + s.events.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
         let l = s.latency
         if l.count > 0 {
             text += String(format: "\nlatency ms: p50 %.2f, p95 %.2f, p99 %.2f, max %.2f",

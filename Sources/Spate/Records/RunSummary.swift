@@ -63,6 +63,8 @@ public struct RunStatistics: Sendable {
     public var declined = 0
     /// Things counted but not jobs (crawl: links dropped by scope, dedupe, trap guards).
     public var drops: [String: Int] = [:]
+    /// Things that happened along the way (crawl: "retried", "hosts_abandoned").
+    public var events: [String: Int] = [:]
     /// Distinct hosts seen (crawl).
     public var hosts = 0
 
