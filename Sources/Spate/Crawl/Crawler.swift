@@ -750,20 +750,24 @@ enum RobotsMeta {
     }
 
     /// The part of an X-Robots-Tag value that applies to `token`: directives without a
-    /// user-agent prefix, and those after "token:".
+    /// user-agent prefix, and those after "token:" up to the next prefix (Google's reading:
+    /// "googlebot: nofollow, noarchive" is all for googlebot).
     static func applicable(_ value: String, token: String) -> String {
+        let known: Set<String> = ["noindex", "nofollow", "none", "all", "noarchive", "nosnippet", "unavailable_after",
+                                  "max-snippet", "max-image-preview", "max-video-preview", "notranslate", "noimageindex",
+                                  "indexifembedded"]
         var out: [String] = []
+        var forUs = true
         for part in value.split(separator: ",") {
-            let p = part.trimmingCharacters(in: .whitespaces)
+            var p = part.trimmingCharacters(in: .whitespaces)
             if let colon = p.firstIndex(of: ":") {
                 let ua = p[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
-                let known = ["noindex", "nofollow", "none", "all", "noarchive", "nosnippet", "unavailable_after", "max-snippet", "max-image-preview", "max-video-preview", "notranslate", "noimageindex", "indexifembedded"]
                 if !known.contains(ua) {
-                    if ua == token.lowercased() { out.append(p[p.index(after: colon)...].trimmingCharacters(in: .whitespaces)) }
-                    continue
+                    forUs = ua == token.lowercased()
+                    p = p[p.index(after: colon)...].trimmingCharacters(in: .whitespaces)
                 }
             }
-            out.append(p)
+            if forUs && !p.isEmpty { out.append(p) }
         }
         return out.joined(separator: ", ")
     }
