@@ -21,6 +21,7 @@
 /// - CR is not normalised to LF; it is whitespace wherever whitespace matters and stays in
 ///   attribute values as written (URL parsers drop tabs and newlines anyway).
 /// - Character references are decoded by the sink, on the complete value (see HTMLEntities).
+/// - One tree-builder rule is borrowed: a start tag `image` is reported as `img`.
 /// - Only attributes from `HTMLAttributeName` are kept, and only on start tags the sink asks
 ///   for; "first one wins" for duplicates is applied to those.
 struct HTMLTokenizer {
@@ -59,16 +60,24 @@ struct HTMLTokenizer {
         var i = 0
         while i < n {
             switch state {
+            // The common path through a tag (data, tag open, tag name, attribute name,
+            // value, after value) falls through from one state to the next instead of going
+            // back round the dispatch; the cases are in that order for it.
             case .data:
                 let start = i
                 while i < n && buf[i] != HTMLByte.lt { i &+= 1 }
                 if i > start && sink.wantsText { sink.text(UnsafeRawBufferPointer(rebasing: buf[start..<i])) }
-                if i < n { i &+= 1; state = .tagOpen }
+                if i < n {
+                    i &+= 1
+                    state = .tagOpen
+                    if i < n { fallthrough }
+                }
 
             case .tagOpen:
                 let c = buf[i]
                 if HTMLByte.isAlpha(c) {
                     beginTag(end: false); state = .tagName               // reconsume
+                    fallthrough
                 } else if c == UInt8(ascii: "!") {
                     i &+= 1; declarationKind = 0; declarationMatched = 0; state = .markupDeclarationOpen
                 } else if c == UInt8(ascii: "/") {
@@ -77,16 +86,6 @@ struct HTMLTokenizer {
                     state = .bogusComment                                // reconsume
                 } else {
                     emitLiteral(HTMLByte.lessThanText, to: &sink); state = .data   // reconsume
-                }
-
-            case .endTagOpen:
-                let c = buf[i]
-                if HTMLByte.isAlpha(c) {
-                    beginTag(end: true); state = .tagName                // reconsume
-                } else if c == HTMLByte.gt {
-                    i &+= 1; state = .data                               // `</>` is nothing
-                } else {
-                    state = .bogusComment                                // `</ >`, `</1>`: reconsume
                 }
 
             case .tagName:
@@ -109,22 +108,27 @@ struct HTMLTokenizer {
                     finishTagName(&sink)
                     if c == HTMLByte.gt { emitTag(&sink) }
                     else if c == HTMLByte.slash { state = .selfClosingStartTag }
-                    else { state = .beforeAttributeName }
+                    else {
+                        state = .beforeAttributeName
+                        if i < n { fallthrough }
+                    }
                 }
 
             case .beforeAttributeName:
+                while i < n && HTMLByte.isSpace(buf[i]) { i &+= 1 }
+                guard i < n else { break }
                 let c = buf[i]
-                if HTMLByte.isSpace(c) {
-                    i &+= 1
-                } else if c == HTMLByte.slash {
+                if c == HTMLByte.slash {
                     i &+= 1; state = .selfClosingStartTag
                 } else if c == HTMLByte.gt {
                     i &+= 1; emitTag(&sink)
                 } else if c == HTMLByte.equals {
                     // `<a =x>`: an attribute whose name starts with `=`.
                     i &+= 1; attributeName.reset(); attributeName.append(c); state = .attributeName
+                    fallthrough
                 } else {
                     attributeName.reset(); state = .attributeName          // reconsume
+                    fallthrough
                 }
 
             case .attributeName:
@@ -145,33 +149,22 @@ struct HTMLTokenizer {
                     finishAttributeName()
                     if buf[i] == HTMLByte.equals {
                         i &+= 1; state = .beforeAttributeValue
+                        if i < n { fallthrough }
                     } else {
                         state = .afterAttributeName                     // reconsume
                     }
                 }
 
-            case .afterAttributeName:
-                let c = buf[i]
-                if HTMLByte.isSpace(c) {
-                    i &+= 1
-                } else if c == HTMLByte.slash {
-                    i &+= 1; state = .selfClosingStartTag
-                } else if c == HTMLByte.equals {
-                    i &+= 1; state = .beforeAttributeValue
-                } else if c == HTMLByte.gt {
-                    i &+= 1; emitTag(&sink)
-                } else {
-                    attributeName.reset(); state = .attributeName          // reconsume
-                }
-
             case .beforeAttributeValue:
+                while i < n && HTMLByte.isSpace(buf[i]) { i &+= 1 }
+                guard i < n else { break }
                 let c = buf[i]
-                if HTMLByte.isSpace(c) {
-                    i &+= 1
-                } else if c == HTMLByte.quote {
+                if c == HTMLByte.quote {
                     i &+= 1; state = .attributeValueDoubleQuoted
+                    fallthrough
                 } else if c == HTMLByte.apostrophe {
                     i &+= 1; state = .attributeValueSingleQuoted
+                    fallthrough
                 } else if c == HTMLByte.gt {
                     i &+= 1; emitTag(&sink)                             // missing value: stays empty
                 } else {
@@ -188,9 +181,50 @@ struct HTMLTokenizer {
                 }
                 if i > start { appendValue(UnsafeRawBufferPointer(rebasing: buf[start..<i])) }
                 if i < n {
-                    if buf[i] == 0 { appendValue(HTMLByte.replacementCharacter) }
-                    else { state = .afterAttributeValueQuoted }
+                    if buf[i] == 0 {
+                        appendValue(HTMLByte.replacementCharacter)
+                        i &+= 1
+                    } else {
+                        state = .afterAttributeValueQuoted
+                        i &+= 1
+                        if i < n { fallthrough }
+                    }
+                }
+
+            case .afterAttributeValueQuoted:
+                let c = buf[i]
+                if HTMLByte.isSpace(c) {
+                    i &+= 1; state = .beforeAttributeName
+                } else if c == HTMLByte.slash {
+                    i &+= 1; state = .selfClosingStartTag
+                } else if c == HTMLByte.gt {
+                    i &+= 1; emitTag(&sink)
+                } else {
+                    state = .beforeAttributeName                        // `a="x"b`: reconsume
+                }
+
+            case .endTagOpen:
+                let c = buf[i]
+                if HTMLByte.isAlpha(c) {
+                    beginTag(end: true); state = .tagName                // reconsume
+                } else if c == HTMLByte.gt {
+                    i &+= 1; state = .data                               // `</>` is nothing
+                } else {
+                    state = .bogusComment                                // `</ >`, `</1>`: reconsume
+                }
+
+            case .afterAttributeName:
+                let c = buf[i]
+                if HTMLByte.isSpace(c) {
                     i &+= 1
+                } else if c == HTMLByte.slash {
+                    i &+= 1; state = .selfClosingStartTag
+                } else if c == HTMLByte.equals {
+                    i &+= 1; state = .beforeAttributeValue
+                } else if c == HTMLByte.gt {
+                    i &+= 1; emitTag(&sink)
+                } else {
+                    attributeName.reset(); state = .attributeName          // reconsume
                 }
 
             case .attributeValueUnquoted:
@@ -207,18 +241,6 @@ struct HTMLTokenizer {
                     if c == HTMLByte.gt { emitTag(&sink) }
                     else if c == 0 { appendValue(HTMLByte.replacementCharacter) }
                     else { state = .beforeAttributeName }
-                }
-
-            case .afterAttributeValueQuoted:
-                let c = buf[i]
-                if HTMLByte.isSpace(c) {
-                    i &+= 1; state = .beforeAttributeName
-                } else if c == HTMLByte.slash {
-                    i &+= 1; state = .selfClosingStartTag
-                } else if c == HTMLByte.gt {
-                    i &+= 1; emitTag(&sink)
-                } else {
-                    state = .beforeAttributeName                        // `a="x"b`: reconsume
                 }
 
             case .selfClosingStartTag:
@@ -366,7 +388,9 @@ struct HTMLTokenizer {
         currentSlot = -1
         seen = 0
         present = 0
-        if arena.capacity > 4 * Self.maxAttributeValue { arena = [] } else { arena.removeAll(keepingCapacity: true) }
+        if !arena.isEmpty {
+            if arena.capacity > 4 * Self.maxAttributeValue { arena = [] } else { arena.removeAll(keepingCapacity: true) }
+        }
     }
 
     private mutating func finishTagName<Sink: HTMLTokenSink>(_ sink: inout Sink) {
@@ -507,6 +531,7 @@ enum HTMLTagName: UInt8, CaseIterable, Sendable {
         case 0x6174_656D: self = .meta
         case 0x6D72_6F66: self = .form
         case 0x67_6D69: self = .img
+        case 0x65_6761_6D69: self = .img                       // "image": the tree builder renames it
         case 0x7470_6972_6373: self = .script
         case 0x6563_7275_6F73: self = .source
         case 0x6F_6564_6976: self = .video

@@ -320,11 +320,15 @@ enum LinkValue {
             if !out.isEmpty { out.append(0x20) }
             let tokenStart = out.count
             for k in start..<i { out.append(HTMLByte.lower(b[k])) }
-            let token = out[tokenStart...]
-            if token.elementsEqual("nofollow".utf8) { nofollow = true }
-            if token.elementsEqual("canonical".utf8) { canonical = true }
+            if i - start == 8 && matches(out, tokenStart, "nofollow") { nofollow = true }
+            if i - start == 9 && matches(out, tokenStart, "canonical") { canonical = true }
         }
         return LinkRel(value: String(decoding: out, as: UTF8.self), nofollow: nofollow, canonical: canonical)
+    }
+
+    private static func matches(_ bytes: [UInt8], _ at: Int, _ word: StaticString) -> Bool {
+        for k in 0..<word.utf8CodeUnitCount where bytes[at + k] != word.utf8Start[k] { return false }
+        return true
     }
 
     /// The URL of a `<meta http-equiv=refresh>` content value, per the HTML "shared
