@@ -417,7 +417,9 @@ public actor Crawler {
             if entry.isRobots {
                 fields.append(("robots", robotsFetched(host, .success(status), collector, now: now)))
             } else {
-                fields += pageFields(entry, status: status, outcome: outcome, reader: reader)
+                var title: JSONValue = .null
+                fields += pageFields(entry, status: status, outcome: outcome, reader: reader, title: &title)
+                if let i = fields.firstIndex(where: { $0.0 == "title" }) { fields[i].1 = title }
             }
             finishRecord(entry, value: .object(fields), exception: nil, elapsed: elapsed, robots: run.robots,
                          micros: (now - run.startedAt) / 1000, tally: "\(status / 100)xx", bytes: outcome.bytes, attempts: entry.attempt)
@@ -484,17 +486,21 @@ public actor Crawler {
 
     // MARK: - Links
 
-    private func pageFields(_ entry: FrontierEntry, status: Int, outcome: FetchOutcome, reader: PageReader?) -> [(String, JSONValue)] {
+    private func pageFields(_ entry: FrontierEntry, status: Int, outcome: FetchOutcome, reader: PageReader?,
+                            title: inout JSONValue) -> [(String, JSONValue)] {
         var links: [JSONValue] = []
+        var drops: [String: Int] = [:]
+        defer { if !drops.isEmpty { count { s in for (k, v) in drops { s.drops[k, default: 0] += v } } } }
         var total = 0, inScope = 0, new = 0
         let page = reader?.finish()
+        if let t = page?.title { title = .string(HTMLTitle.collapse(t)) }
         let robotsTag = outcome.robotsTag.map { RobotsMeta.applicable($0, token: configuration.productToken) } ?? ""
         let meta = page?.metaRobots ?? ""
         let nofollowPage = RobotsMeta.has(meta, "nofollow") || RobotsMeta.has(robotsTag, "nofollow")
         let noindex = RobotsMeta.has(meta, "noindex") || RobotsMeta.has(robotsTag, "noindex")
         if [301, 302, 303, 307, 308].contains(status), let location = outcome.location {
             total += 1
-            let r = consider(location, base: entry.url, depth: entry.depth, parent: entry, via: Discovery(.redirect), nofollow: false)
+            let r = consider(location, base: entry.url, depth: entry.depth, parent: entry, via: Discovery(.redirect), nofollow: false, drops: &drops)
             if r.inScope { inScope += 1 }
             if r.status == "new" { new += 1 }
             if configuration.recordLinks { links.append(linkJSON(location, r, tag: nil, attribute: nil, rel: nil, nofollow: false)) }
@@ -503,11 +509,11 @@ public actor Crawler {
             var base = entry.url
             if let b = page.baseHref, case let .success(u) = CrawlURL.parse(b, base: entry.url) { base = u }
             total += page.total
-            if page.total > page.links.count { count { $0.drops["guard:outlinks", default: 0] += page.total - page.links.count } }
+            if page.total > page.links.count { drops["guard:outlinks", default: 0] += page.total - page.links.count }
             for link in page.links {
                 let nofollow = nofollowPage || link.nofollow
                 let r = consider(link.url, base: base, depth: entry.depth + 1, parent: entry,
-                                 via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow)
+                                 via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops)
                 if r.inScope { inScope += 1 }
                 if r.status == "new" { new += 1 }
                 if configuration.recordLinks {
@@ -544,34 +550,35 @@ public actor Crawler {
     }
 
     /// Decides a link's fate and admits it when it is new, in scope and within limits.
-    private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool) -> LinkFate {
+    private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool,
+                          drops: inout [String: Int]) -> LinkFate {
         let url: CrawlURL
         switch CrawlURL.parse(raw, base: base) {
         case .failure(.unsupportedScheme):
-            count { $0.drops["not_http", default: 0] += 1 }
+            drops["not_http", default: 0] += 1
             return LinkFate(status: "not_http", url: nil, inScope: false)
         case .failure(.invalid):
-            count { $0.drops["invalid_url", default: 0] += 1 }
+            drops["invalid_url", default: 0] += 1
             return LinkFate(status: "invalid_url", url: nil, inScope: false)
         case let .success(u):
             url = u
         }
         let display = url.display
         let inScope = scope.inScope(url) && !scope.filteredOut(display)
-        func drop(_ why: String) -> LinkFate {
-            count { $0.drops[why, default: 0] += 1 }
+        func drop(_ why: String, _ drops: inout [String: Int]) -> LinkFate {
+            drops[why, default: 0] += 1
             return LinkFate(status: why, url: url, inScope: inScope)
         }
-        if !inScope { return drop(scope.inScope(url) ? "excluded" : "out_of_scope") }
-        if nofollow && !configuration.followNofollow { return drop("nofollow") }
-        if let guardName = scope.trapGuard(url, display: display) { return drop("guard:" + guardName) }
-        if let max = configuration.maxDepth, depth > max { return drop("max_depth") }
+        if !inScope { return drop(scope.inScope(url) ? "excluded" : "out_of_scope", &drops) }
+        if nofollow && !configuration.followNofollow { return drop("nofollow", &drops) }
+        if let guardName = scope.trapGuard(url, display: display) { return drop("guard:" + guardName, &drops) }
+        if let max = configuration.maxDepth, depth > max { return drop("max_depth", &drops) }
         let canonical = canonicalKey(url)
         let fingerprint = URLFingerprint.of(canonical)
-        if seen.contains(fingerprint) { return drop("seen") }
-        if let max = configuration.maxPages, admittedPages >= max { return drop("max_pages") }
+        if seen.contains(fingerprint) { return drop("seen", &drops) }
+        if let max = configuration.maxPages, admittedPages >= max { return drop("max_pages", &drops) }
         let host = frontier.host(url.origin)
-        if host.admitted >= configuration.maxPagesPerHost { return drop("guard:pages_per_host") }
+        if host.admitted >= configuration.maxPagesPerHost { return drop("guard:pages_per_host", &drops) }
         _ = seen.insert(fingerprint)
         admittedPages += 1
         let job = nextJob

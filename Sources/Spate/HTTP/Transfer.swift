@@ -78,8 +78,10 @@ final class Transfer: @unchecked Sendable {
             return false
         }
         hasher.update(data)
-        if let consumer = request.consumer { consumer.consume(data, contentType: result.header("Content-Type")) }
-        if result.head.count < Transfer.headBytes {
+        // A consumer (the crawler's link extractor) reads the title itself: no head copy.
+        if let consumer = request.consumer {
+            consumer.consume(data, contentType: result.header("Content-Type"))
+        } else if result.head.count < Transfer.headBytes {
             result.head.append(contentsOf: data.prefix(Transfer.headBytes - result.head.count))
         }
         if let path = request.savePath {
