@@ -21,7 +21,7 @@ struct Crawl: AsyncParsableCommand {
 
     @Option(name: .long, help: "Follow links this many hops from a seed at most (default: no limit).") var maxDepth: Int?
     @Option(name: .long, help: "Admit at most this many URLs (seeds included) in all.") var maxPages: Int?
-    @Option(name: .long, help: "Trap guard: URLs admitted per host at most.") var maxPagesPerHost = 100_000
+    @Option(name: .long, help: "Trap guard: URLs admitted per host at most.") var maxPagesPerHost = 1_000_000
     @Option(name: .long, help: "host (the seeds' hosts), domain (their registrable domains), prefix (below each seed's directory), any.")
     var scope = CrawlConfiguration.Scope.host
     @Option(name: .long, help: "Follow only discovered URLs matching this POSIX extended regex (repeatable).") var include: [String] = []

@@ -44,7 +44,7 @@ public struct CrawlConfiguration: Sendable {
     public var exclude: [String] = []
     public var maxDepth: Int? = nil
     public var maxPages: Int? = nil
-    public var maxPagesPerHost = 100_000
+    public var maxPagesPerHost = 1_000_000
     public var sortQuery = false
     public var followNofollow = false
 

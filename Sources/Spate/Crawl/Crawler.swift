@@ -214,7 +214,6 @@ public actor Crawler {
             let n = statsHosts
             count { $0.hosts = n }
         }
-        host.admitted += 1
         if host.dead {
             finishWithoutFetch(entry, type: "host_abandoned", message: host.deadReason)
             return
@@ -227,6 +226,9 @@ public actor Crawler {
             }
         }
         if case let .known(robots) = host.robots, !robotsAllows(entry, robots) { return }
+        // The per-host guard counts URLs that will be requested (robots.txt-denied ones,
+        // decided above when the rules are known, are not).
+        host.admitted += 1
         frontier.push(entry, host: host, retry: false)
     }
     private var statsHosts = 0
