@@ -147,6 +147,7 @@ public actor Crawler {
 
     private func seed(_ line: InputLine) {
         feed.processed()
+        defer { checkCompletion() }
         let job = nextJob
         nextJob += 1
         var placeholder = FrontierEntry(job: job, url: CrawlURL.placeholder, depth: 0, parent: nil, via: Discovery(.seed),
@@ -156,7 +157,6 @@ public actor Crawler {
             // Read after a stop (regular files are drained): never started.
             count { $0.unfinishedNotStarted += 1 }
             emit(placeholder, unfinishedRecord(placeholder, started: false, reason: stopped!, robots: .null))
-            checkCompletion()
             return
         }
         if let total = line.oversizedBytes {
@@ -394,8 +394,11 @@ public actor Crawler {
                 return
             }
             if entry.isRobots { robotsFetched(host, .failure(e), nil, now: now) }
+            // robots.txt behind more than five redirects means "allow all" (RFC 9309): a
+            // decision, not a failure of the crawl.
             finishRecord(entry, value: .null, exception: FetchJob.exception(e), elapsed: elapsed, robots: run.robots,
-                         micros: (now - run.startedAt) / 1000, attempts: entry.attempt)
+                         micros: (now - run.startedAt) / 1000, attempts: entry.attempt,
+                         declined: entry.isRobots && e.code == .tooManyRedirects)
             tripIfNeeded(host, last: e.code.rawValue)
         case let .success(value):
             let status = outcome.status ?? 0
@@ -416,6 +419,10 @@ public actor Crawler {
             }
             var fields: [(String, JSONValue)] = []
             if case let .object(f) = value { fields = f }
+            // Tries re-queued by the crawler (429/503, network errors) count too.
+            if let i = fields.firstIndex(where: { $0.0 == "attempts" }), case let .int(n) = fields[i].1 {
+                fields[i].1 = .int(n + entry.attempt - 1)
+            }
             if entry.isRobots {
                 fields.append(("robots", robotsFetched(host, .success(status), collector, now: now)))
             } else {
@@ -507,9 +514,9 @@ public actor Crawler {
             if r.status == "new" { new += 1 }
             if configuration.recordLinks { links.append(linkJSON(location, r, tag: nil, attribute: nil, rel: nil, nofollow: false)) }
         }
+        var base = entry.url
+        if let b = page?.baseHref, case let .success(u) = CrawlURL.parse(b, base: entry.url) { base = u }
         if (200..<300).contains(status), let page {
-            var base = entry.url
-            if let b = page.baseHref, case let .success(u) = CrawlURL.parse(b, base: entry.url) { base = u }
             total += page.total
             if page.total > page.links.count { drops["guard:outlinks", default: 0] += page.total - page.links.count }
             for link in page.links {
@@ -528,7 +535,10 @@ public actor Crawler {
             ("meta_robots", page?.metaRobots.map { .string($0) } ?? .null),
             ("x_robots_tag", outcome.robotsTag.map { .string($0) } ?? .null),
             ("noindex", .bool(noindex)),
-            ("rel_canonical", page?.relCanonical.map { .string($0) } ?? .null),
+            ("rel_canonical", page?.relCanonical.map { href -> JSONValue in
+                if case let .success(u) = CrawlURL.parse(href, base: base) { return .string(u.display) }
+                return .string(href)
+            } ?? .null),
         ]
         if configuration.recordLinks { fields.append(("links", .array(links))) }
         return fields
@@ -613,7 +623,8 @@ public actor Crawler {
                                     robots: JSONValue = .null) {
         finishRecord(entry, value: .null, exception: RecordException(type: type, message: message), elapsed: 0,
                      robots: robots, micros: 0, declined: declined)
-        checkCompletion()
+        // No completion check here: this runs in the middle of handling a page (its other
+        // links are not queued yet). Callers end with pump() or checkCompletion().
     }
 
     private func finishRecord(_ entry: FrontierEntry, value: JSONValue, exception: RecordException?, elapsed: Double,

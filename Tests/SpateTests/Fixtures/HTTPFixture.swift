@@ -12,7 +12,9 @@ import Synchronization
 /// `/slow-body?ms=…`, `/gzip-bomb?mb=…`, …: see the list at the top of `http_fixture.py`,
 /// or `GET /`), so a test needs no scripting calls. The server counts connections and
 /// requests (open, peak, total: per listener, overall and per `Host` header), read with
-/// ``stats()`` / ``counter(_:)`` and zeroed with ``reset()``.
+/// ``stats()`` / ``counter(_:)`` and zeroed with ``reset()``. Requests whose `Host` is
+/// `NAME.crawl.test[:PORT]` are served from small generated sites for `spate crawl` tests
+/// instead (CRAWL_ROUTES in `http_fixture.py`) and logged (``crawlLog()``).
 ///
 /// The child is started with `--watch-stdin` and a pipe as its stdin: it exits when the pipe
 /// closes, so it cannot outlive a test runner that crashes. ``stop()`` (also run on deinit)
@@ -168,8 +170,24 @@ final class HTTPFixture: Sendable {
         return Self.int(value) ?? 0
     }
 
-    /// `POST /__reset`: zeroes every counter. Connections still open are counted again from
-    /// their next request.
+    /// `GET /__crawllog`: every request to a `*.crawl.test` host (the crawl sites of
+    /// `http_fixture.py`) since the start or the last ``reset()``, in the order they started.
+    /// Each is `seq`, `host` (without port), `path` (path and query as requested), `method`,
+    /// `start` (monotonic milliseconds: the request was read), `end` (when the response's last
+    /// write began, so before the client can have it; null while the request runs) and
+    /// `status` (null while it runs).
+    func crawlLog() throws -> [[String: Any]] {
+        let body = try request("GET", "/__crawllog")
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let requests = object["requests"] as? [[String: Any]]
+        else {
+            throw FixtureError(message: "/__crawllog did not return {\"requests\": [...]}")
+        }
+        return requests
+    }
+
+    /// `POST /__reset`: zeroes every counter and clears the crawl log. Connections still open
+    /// are counted again from their next request.
     func reset() throws {
         _ = try request("POST", "/__reset")
     }

@@ -18,17 +18,23 @@ A connection is counted from its first counted request (so a connection that onl
 asks /__stats is not counted) until it closes; /__reset starts a new generation, and
 connections or requests from an older generation are not counted again until they make
 a new request.
+
+Requests whose Host header (without its port) ends in `.crawl.test` are served from small
+generated sites for `spate crawl` tests instead (see CRAWL_ROUTES below, also in GET /);
+each such request is also appended to a request log, GET /__crawllog, cleared by /__reset.
 """
 
 import argparse
 import email.utils
 import gzip
+import html
 import json
 import os
 import shutil
 import signal
 import socket
 import socketserver
+import secrets
 import ssl
 import struct
 import subprocess
@@ -46,6 +52,73 @@ MAX_REQUEST_BODY = 64 << 20
 # The title served by /html-entities, and what it reads as once entities are decoded and
 # whitespace collapsed: "<b> Tom & Jerry's \u263a".
 ENTITY_TITLE_RAW = "\n   &lt;b&gt; Tom \t &amp;\n    Jerry&#39;s   &#x263A;  \n"
+
+# The crawl sites (Host header NAME.crawl.test[:PORT]; the site is the first label). PORT
+# in the links below is the port of the request's Host header. Every page not listed is a
+# 404 unless the site says otherwise; pages are text/html, "leaf" pages have no links.
+CRAWL_ROUTES = """
+Crawl sites: Host NAME.crawl.test[:PORT], site = first label; all other hosts: the routes above.
+Every request to a .crawl.test host is counted (/__stats "hosts", by Host header) and logged:
+GET /__crawllog -> {"requests": [{"seq", "host" (no port), "path" (path?query as requested),
+"method", "start" (monotonic ms, request read), "end" (ms: the response's last write began;
+null while running), "status"}...]} in start order. /robots.txt is a 404 unless a site says otherwise. Leaf pages: 200 text/html, no links.
+
+basic  /            links, in this order: a.html (relative), /b.html, http://basic.crawl.test:PORT/c.html,
+                    //basic.crawl.test:PORT/d.html, e.html#frag, e.html#other, /q?a=1&amp;b=2, /q?b=2&a=1,
+                    /f.html only inside <!-- a comment --> and a <script> string (never a link),
+                    mailto:x@y, javascript:void(0), /nofollow.html (rel="nofollow"), /doc.txt,
+                    http://other.crawl.test:PORT/x.html, /redirect-in, /redirect-out, /sub/, /broken.html,
+                    /meta-nofollow.html, /xrobots.html, /refresh.html, /canon.html
+       /doc.txt     text/plain; its text holds <a href="/never.html"> (must not be parsed)
+       /redirect-in 301 -> /g.html        /redirect-out  302 -> http://other.crawl.test:PORT/y.html
+       /sub/        <base href="/base/"> and a link h.html (-> /base/h.html)
+       /broken.html unclosed tags, unquoted attributes, stray "<", unterminated last tag;
+                    links /i.html (unquoted) and /j.html (single quotes)
+       /meta-nofollow.html  <meta name="robots" content="nofollow">, links /k.html
+       /xrobots.html        header X-Robots-Tag: nofollow, links /l.html
+       /refresh.html        <meta http-equiv="refresh" content="0; url=/m.html">
+       /canon.html          <link rel="canonical" href="/a.html">
+       leaves: /a.html /b.html /c.html /d.html /e.html /q (any query) /f.html /g.html /base/h.html
+               /i.html /j.html /k.html /l.html /m.html /nofollow.html /never.html
+       Default crawl of / (scope host) requests exactly: /robots.txt / /a.html /b.html /c.html
+       /d.html /e.html /q?a=1&b=2 /q?b=2&a=1 /doc.txt /redirect-in /g.html /redirect-out /sub/
+       /base/h.html /broken.html /i.html /j.html /meta-nofollow.html /xrobots.html /refresh.html
+       /m.html /canon.html (with --sort-query: one /q request).
+other (and any unknown site)  / links x.html and y.html; /x.html /y.html leaves
+robots-rules  /robots.txt:  User-agent: *  / Disallow: /   (ignored by spate: its own group wins)
+                            User-agent: otherbot + User-agent: Spate (one group):
+                              Disallow: /private/    Allow: /private/open   Disallow: /*.pdf$
+                              Disallow: /tmp         Allow: /tmp/ok         Disallow: /tie
+                              Allow: /tie            Disallow: /*secret     Disallow: /shop/
+                              Allow: /shop/*.html$   (no Crawl-delay)
+                            Sitemap: http://robots-rules.crawl.test:PORT/sitemap.xml (404)
+              / links: /public.html /private/secret.html /private/open.html /doc.pdf /doc.pdf?x=1
+                 /tmp/file.html /tmp/ok/file.html /tmpfile.html /tie.html /a/b/secret-x.html
+                 /shop/item.html /shop/item.php; every other path is a leaf.
+              Allowed for "spate": / /public.html /private/open.html /doc.pdf?x=1 /tmp/ok/file.html
+                 /tie.html /shop/item.html. Denied: /private/secret.html /doc.pdf /tmp/file.html
+                 /tmpfile.html /a/b/secret-x.html /shop/item.php
+robots-404    /robots.txt 404; / links /a.html /b.html; every other path a leaf
+robots-500    /robots.txt 500; / links /a.html; every other path a leaf
+robots-slow   /robots.txt 200 (Disallow nothing) after 3 s; / links /a.html
+robots-redirect  /robots.txt 301 -> /robots-2.txt 302 -> /robots-final.txt (User-agent: * /
+              Disallow: /no/); / links /no/x.html /yes.html
+robots-toomany   /robots.txt 301 -> /rr/1.txt -> ... -> /rr/5.txt 301 -> /rr/6.txt (6 redirects);
+              /rr/6.txt would say Disallow: / ; / links /a.html
+robots-delay  /robots.txt: User-agent: * / Crawl-delay: 1; / links /p1.html ... /p4.html
+calendar      / links /cal/2024/01; /cal/YYYY/MM links the next month (forever)
+session       / links /p?n=0&sid=R; /p?n=N&sid=X links /p?n=N+1&sid=R1 (N < 20) and /p?n=N&sid=R2,
+              R, R1, R2 fresh random hex each time; n > 20 is a 404
+repeat        / links /r/; /r/S1/.../Sk/ (segments a|b) whose last segment is s links ./t/ and
+              ../s/t/ (the same URL), t = b after a, else a: /r/ /r/a/ /r/a/b/ /r/a/b/a/ ... forever
+farm          / links /farm/0.html ... /farm/2999.html (3000 links, in order); those are leaves
+slow          / links /s/0.html ... /s/29.html; each answers after 200 ms (leaves)
+ratelimited   / links /p1.html /p2.html /p3.html; the first /p1.html (since /__reset) gets
+              429 with Retry-After: 1, later ones 200
+big           / links /n/000.html; /n/III.html (000..499) links /n/((I+1)%500) then
+              (7I+3)%500, (13I+11)%500, (31I+7)%500, (97I+41)%500, (I*I+5)%500: 500 pages reachable
+"""
+
 
 ROUTES = """\
 /                         200 text/html, <title>spate fixture</title>
@@ -76,8 +149,9 @@ ROUTES = """\
 /bad-response             a reply that is not HTTP, then close
 /__hold?ms=N              200 after N ms (counted, for measuring concurrency)
 /__stats                  the counters as JSON (not counted)
-/__reset                  (POST or GET) zero the counters (not counted)
-"""
+/__reset                  (POST or GET) zero the counters and clear the crawl log (not counted)
+/__crawllog               the crawl request log as JSON (not counted; see below)
+""" + CRAWL_ROUTES
 
 
 def log(message):
@@ -387,9 +461,11 @@ class Handler(BaseHTTPRequestHandler):
         return "close" if self.close_connection else "keep-alive"
 
     def send_all(self, data):
+        self.last_write_at = time.monotonic()
         self.wfile.write(data)
 
     def head_bytes(self, status, headers):
+        self.last_status = status
         reason = self.responses.get(status, ("Status",))[0]
         lines = ["HTTP/1.1 %d %s" % (status, reason)]
         names = {k.lower() for k, _ in headers}
@@ -480,12 +556,27 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/__reset":
             STATS.reset()
+            CRAWL_LOG.reset()
             self.respond_json({"reset": True})
             return
+        if path == "/__crawllog":
+            self.respond_json(CRAWL_LOG.snapshot())
+            return
         host = (self.headers.get("Host") or "").lower()
+        name = host_without_port(host)
         token = STATS.request_started(self.conn_state, host, path)
         try:
-            self.route(path)
+            if name.endswith(CRAWL_SUFFIX) and len(name) > len(CRAWL_SUFFIX):
+                site = name[: -len(CRAWL_SUFFIX)].split(".")[0]
+                entry = CRAWL_LOG.start(name, self.path, self.command)
+                self.last_status = None
+                self.last_write_at = None
+                try:
+                    CrawlSite(self, site, host, path).serve()
+                finally:
+                    CRAWL_LOG.finish(entry, self.last_status, self.last_write_at)
+            else:
+                self.route(path)
         finally:
             STATS.request_finished(token)
 
@@ -739,6 +830,369 @@ class Handler(BaseHTTPRequestHandler):
     def r___hold(self, rest):
         time.sleep(self.qint("ms", 100) / 1000.0)
         self.respond(200, "held\n")
+
+
+# ---------------------------------------------------------------------------------------
+# Crawl sites (Host NAME.crawl.test): see CRAWL_ROUTES
+
+
+class CrawlLog:
+    """Every counted request to a .crawl.test host, in start order."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.entries = []
+
+    def start(self, host, path, method):
+        entry = {
+            "seq": 0,
+            "host": host,
+            "path": path,
+            "method": method,
+            "start": round(time.monotonic() * 1000.0, 3),
+            "end": None,
+            "status": None,
+        }
+        with self.lock:
+            entry["seq"] = len(self.entries)
+            self.entries.append(entry)
+        return entry
+
+    def finish(self, entry, status, last_write_at=None):
+        """`end` is when the last write of the response began (before the client can have
+        seen all of it), or now when nothing was written."""
+        end = last_write_at if last_write_at is not None else time.monotonic()
+        with self.lock:
+            entry["end"] = round(end * 1000.0, 3)
+            entry["status"] = status
+
+    def reset(self):
+        with self.lock:
+            # Entries of requests still running are dropped; their finish() is harmless.
+            self.entries = []
+
+    def snapshot(self):
+        with self.lock:
+            return {"requests": [dict(e) for e in self.entries]}
+
+
+CRAWL_LOG = CrawlLog()
+CRAWL_SUFFIX = ".crawl.test"
+
+
+def host_without_port(host):
+    if host.startswith("["):
+        end = host.find("]")
+        return host[1:end] if end > 0 else host
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
+def html_page(title, body="", head=""):
+    return (
+        "<!doctype html>\n<html><head><title>%s</title>%s</head><body>\n%s</body></html>\n"
+        % (html.escape(title), head, body)
+    )
+
+
+def link_list(hrefs):
+    return "".join('<a href="%s">%s</a>\n' % (h, html.escape(h)) for h in hrefs)
+
+
+ROBOTS_RULES_TXT = """\
+# spate crawl fixture: robots-rules
+User-agent: *
+Disallow: /
+
+User-agent: otherbot
+User-agent: Spate
+Disallow: /private/
+Allow: /private/open
+Disallow: /*.pdf$
+Disallow: /tmp
+Allow: /tmp/ok
+Disallow: /tie
+Allow: /tie
+Disallow: /*secret
+Disallow: /shop/
+Allow: /shop/*.html$
+
+Sitemap: http://%s/sitemap.xml
+"""
+
+ROBOTS_RULES_LINKS = [
+    "/public.html", "/private/secret.html", "/private/open.html", "/doc.pdf", "/doc.pdf?x=1",
+    "/tmp/file.html", "/tmp/ok/file.html", "/tmpfile.html", "/tie.html", "/a/b/secret-x.html",
+    "/shop/item.html", "/shop/item.php",
+]
+
+BASIC_LEAVES = {
+    "/a.html", "/b.html", "/c.html", "/d.html", "/e.html", "/q", "/f.html", "/g.html",
+    "/base/h.html", "/i.html", "/j.html", "/k.html", "/l.html", "/m.html", "/nofollow.html",
+    "/never.html",
+}
+
+BROKEN_HTML = """\
+<html><head><title>broken page</title>
+<body>
+<div><p>an unclosed paragraph <b>bold <i>both
+<a href=/i.html class=plain>i, unquoted</a>
+<p>a stray < here, and 1 < 2 <- not tags; <> nothing either
+<ul><li>one<li>two
+<a title=x href='/j.html'>j, single quotes
+<table><tr><td>cell<td>cell
+<a href="/i.html"""
+
+
+class CrawlSite:
+    """Serves one request to a .crawl.test host. `handler` is the Handler."""
+
+    def __init__(self, handler, site, authority, path):
+        self.h = handler
+        self.site = site
+        self.authority = authority  # Host header as sent (name:port), for absolute links
+        self.path = path
+
+    def page(self, title, body="", head="", headers=()):
+        self.h.respond(200, html_page(title, body, head), "text/html; charset=utf-8", headers)
+
+    def leaf(self):
+        self.page("%s %s" % (self.site, self.h.path), "<p>leaf</p>\n")
+
+    def not_found(self):
+        self.h.respond(404, "not found: %s on %s\n" % (self.h.path, self.site))
+
+    def redirect(self, code, location):
+        self.h.respond(code, "redirect to %s\n" % location, headers=[("Location", location)])
+
+    def text(self, body, status=200):
+        self.h.respond(status, body, "text/plain; charset=utf-8")
+
+    def serve(self):
+        name = "s_" + self.site.replace("-", "_")
+        getattr(self, name, self.s_other)()
+
+    # -- sites ---------------------------------------------------------------------------
+
+    def s_other(self):
+        if self.path == "/":
+            self.page("%s home" % self.site, link_list(["x.html", "y.html"]))
+        elif self.path in ("/x.html", "/y.html"):
+            self.leaf()
+        else:
+            self.not_found()
+
+    def s_basic(self):
+        p, a = self.path, self.authority
+        if p == "/":
+            body = (
+                '<a href="a.html">relative</a>\n'
+                '<a href="/b.html">absolute path</a>\n'
+                '<a href="http://%s/c.html">absolute URL</a>\n'
+                '<a href="//%s/d.html">protocol-relative</a>\n'
+                '<a href="e.html#frag">fragment one</a> <a href="e.html#other">fragment two</a>\n'
+                '<a href="/q?a=1&amp;b=2">query a b</a> <a href="/q?b=2&a=1">query b a</a>\n'
+                '<!-- <a href="/f.html">in a comment</a> -->\n'
+                '<script>var s = \'<a href="/f.html">in a script</a>\'; document.write(s);</script>\n'
+                '<a href="mailto:x@y">mail</a> <a href="javascript:void(0)">script</a>\n'
+                '<a href="/nofollow.html" rel="nofollow">nofollow</a>\n'
+                '<a href="/doc.txt">text</a>\n'
+                '<a href="http://other.crawl.test:%s/x.html">other host</a>\n'
+                '<a href="/redirect-in">redirect in</a> <a href="/redirect-out">redirect out</a>\n'
+                '<a href="/sub/">sub</a> <a href="/broken.html">broken</a>\n'
+                '<a href="/meta-nofollow.html">meta nofollow</a> <a href="/xrobots.html">x-robots</a>\n'
+                '<a href="/refresh.html">refresh</a> <a href="/canon.html">canonical</a>\n'
+            ) % (a, a, self.port())
+            self.page("basic home", body)
+        elif p == "/doc.txt":
+            self.text('plain text, not HTML: <a href="/never.html">never</a> /never.html\n')
+        elif p == "/redirect-in":
+            self.redirect(301, "/g.html")
+        elif p == "/redirect-out":
+            self.redirect(302, "http://other.crawl.test:%s/y.html" % self.port())
+        elif p == "/sub/":
+            self.page("basic sub", '<a href="h.html">h</a>\n', '<base href="/base/">')
+        elif p == "/broken.html":
+            self.h.respond(200, BROKEN_HTML, "text/html; charset=utf-8")
+        elif p == "/meta-nofollow.html":
+            self.page("meta nofollow", '<a href="/k.html">k</a>\n', '<meta name="robots" content="nofollow">')
+        elif p == "/xrobots.html":
+            self.page("x-robots-tag", '<a href="/l.html">l</a>\n', headers=[("X-Robots-Tag", "nofollow")])
+        elif p == "/refresh.html":
+            self.page("refresh", "<p>moved</p>\n", '<meta http-equiv="refresh" content="0; url=/m.html">')
+        elif p == "/canon.html":
+            self.page("canonical", "<p>see a</p>\n", '<link rel="canonical" href="/a.html">')
+        elif p in BASIC_LEAVES:
+            self.leaf()
+        else:
+            self.not_found()
+
+    def port(self):
+        if ":" in self.authority and not self.authority.endswith("]"):
+            return self.authority.rsplit(":", 1)[1]
+        return str(self.h.server.server_port)
+
+    def s_robots_rules(self):
+        if self.path == "/robots.txt":
+            self.text(ROBOTS_RULES_TXT % self.authority)
+        elif self.path == "/sitemap.xml":
+            self.not_found()
+        elif self.path == "/":
+            self.page("robots-rules home", link_list(ROBOTS_RULES_LINKS))
+        else:
+            self.leaf()
+
+    def _robots_site(self, links, robots):
+        if self.path == "/robots.txt":
+            robots()
+        elif self.path == "/":
+            self.page("%s home" % self.site, link_list(links))
+        else:
+            self.leaf()
+
+    def s_robots_404(self):
+        self._robots_site(["/a.html", "/b.html"], self.not_found)
+
+    def s_robots_500(self):
+        self._robots_site(["/a.html"], lambda: self.text("robots.txt is broken\n", 500))
+
+    def s_robots_slow(self):
+        def slow():
+            time.sleep(3)
+            self.text("User-agent: *\nDisallow:\n")
+        self._robots_site(["/a.html"], slow)
+
+    def s_robots_redirect(self):
+        if self.path == "/robots-2.txt":
+            self.redirect(302, "/robots-final.txt")
+        elif self.path == "/robots-final.txt":
+            self.text("User-agent: *\nDisallow: /no/\n")
+        else:
+            self._robots_site(["/no/x.html", "/yes.html"], lambda: self.redirect(301, "/robots-2.txt"))
+
+    def s_robots_toomany(self):
+        p = self.path
+        if p.startswith("/rr/") and p.endswith(".txt"):
+            try:
+                n = int(p[4:-4])
+            except ValueError:
+                n = -1
+            if 1 <= n <= 5:
+                self.redirect(301, "/rr/%d.txt" % (n + 1))
+            elif n == 6:
+                self.text("User-agent: *\nDisallow: /\n")
+            else:
+                self.not_found()
+        else:
+            self._robots_site(["/a.html"], lambda: self.redirect(301, "/rr/1.txt"))
+
+    def s_robots_delay(self):
+        self._robots_site(["/p1.html", "/p2.html", "/p3.html", "/p4.html"],
+                          lambda: self.text("User-agent: *\nCrawl-delay: 1\n"))
+
+    def s_calendar(self):
+        p = self.path
+        if p == "/":
+            self.page("calendar home", link_list(["/cal/2024/01"]))
+            return
+        parts = p.split("/")
+        if len(parts) == 4 and parts[1] == "cal" and parts[2].isdigit() and parts[3].isdigit():
+            year, month = int(parts[2]), int(parts[3])
+            if 1 <= month <= 12:
+                ny, nm = (year + 1, 1) if month == 12 else (year, month + 1)
+                self.page("calendar %04d-%02d" % (year, month), link_list(["/cal/%04d/%02d" % (ny, nm)]))
+                return
+        self.not_found()
+
+    def s_session(self):
+        if self.path == "/":
+            self.page("session home", link_list(["/p?n=0&amp;sid=%s" % secrets.token_hex(8)]))
+            return
+        if self.path == "/p":
+            try:
+                n = int(self.h.q("n", ""))
+            except ValueError:
+                n = -1
+            if 0 <= n <= 20:
+                links = []
+                if n < 20:
+                    links.append("/p?n=%d&amp;sid=%s" % (n + 1, secrets.token_hex(8)))
+                links.append("/p?n=%d&amp;sid=%s" % (n, secrets.token_hex(8)))
+                self.page("session page %d" % n, link_list(links))
+                return
+        self.not_found()
+
+    def s_repeat(self):
+        p = self.path
+        if p == "/":
+            self.page("repeat home", link_list(["/r/"]))
+            return
+        if p.startswith("/r/") and p.endswith("/"):
+            segments = [s for s in p[3:-1].split("/")] if p != "/r/" else []
+            if all(s in ("a", "b") for s in segments):
+                last = segments[-1] if segments else None
+                nxt = "b" if last == "a" else "a"
+                links = ["./%s/" % nxt]
+                if last:
+                    links.append("../%s/%s/" % (last, nxt))
+                self.page("repeat %s" % p, link_list(links))
+                return
+        self.not_found()
+
+    def s_farm(self):
+        p = self.path
+        if p == "/":
+            self.page("farm home", link_list(["/farm/%d.html" % i for i in range(3000)]))
+            return
+        if p.startswith("/farm/") and p.endswith(".html") and p[6:-5].isdigit() and int(p[6:-5]) < 3000:
+            self.leaf()
+            return
+        self.not_found()
+
+    def s_slow(self):
+        p = self.path
+        if p == "/":
+            self.page("slow home", link_list(["/s/%d.html" % i for i in range(30)]))
+            return
+        if p.startswith("/s/") and p.endswith(".html") and p[3:-5].isdigit() and int(p[3:-5]) < 30:
+            time.sleep(0.2)
+            self.leaf()
+            return
+        self.not_found()
+
+    def s_ratelimited(self):
+        p = self.path
+        if p == "/":
+            self.page("ratelimited home", link_list(["/p1.html", "/p2.html", "/p3.html"]))
+        elif p == "/p1.html":
+            n = STATS.retry_hit("crawl:%s:%s" % (self.authority, p))
+            if n == 1:
+                self.h.respond(429, "slow down\n", headers=[("Retry-After", "1")])
+            else:
+                self.leaf()
+        elif p in ("/p2.html", "/p3.html"):
+            self.leaf()
+        else:
+            self.not_found()
+
+    @staticmethod
+    def big_links(i):
+        return [(i + 1) % 500, (7 * i + 3) % 500, (13 * i + 11) % 500, (31 * i + 7) % 500,
+                (97 * i + 41) % 500, (i * i + 5) % 500]
+
+    def s_big(self):
+        p = self.path
+        if p == "/":
+            self.page("big home", link_list(["/n/000.html"]))
+            return
+        if p.startswith("/n/") and p.endswith(".html") and len(p) == 11 and p[3:6].isdigit():
+            i = int(p[3:6])
+            if i < 500:
+                links = ["/n/%03d.html" % j for j in self.big_links(i)]
+                self.page("big %03d" % i, link_list(links))
+                return
+        self.not_found()
 
 
 # ---------------------------------------------------------------------------------------
