@@ -903,3 +903,64 @@ import Testing
         #expect(counts.values.allSatisfy { $0 == 1 }, "\(counts.filter { $0.value > 1 })")
     }
 }
+
+/// The documented crawl record (README, docs/crawl.schema.json) against what the binary
+/// writes: every field is in the schema, required fields are there, exception types and
+/// link statuses are from the closed lists.
+extension CrawlEndToEndTests {
+    static func crawlSchema() throws -> [String: Any] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let data = try Data(contentsOf: root.appendingPathComponent("docs/crawl.schema.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func recordsMatchTheCrawlSchema() async throws {
+        let schema = try Self.crawlSchema()
+        let properties = Set(try #require(schema["properties"] as? [String: Any]).keys)
+        let required = try #require(schema["required"] as? [String])
+        let defs = try #require(schema["$defs"] as? [String: Any])
+        let valueDef = try #require(defs["value"] as? [String: Any])
+        let valueProperties = try #require(valueDef["properties"] as? [String: Any])
+        let exceptionTypes = Set(try #require((defs["exceptionType"] as? [String: Any])?["enum"] as? [String]))
+        let linkDef = try #require((valueProperties["links"] as? [String: Any])?["items"] as? [String: Any])
+        let linkProperties = Set(try #require(linkDef["properties"] as? [String: Any]).keys)
+        let linkStatuses = Set(try #require((linkDef["properties"] as? [String: Any])?["status"] as? [String: Any])?["enum"] as? [String] ?? [])
+        #expect(!linkStatuses.isEmpty)
+
+        let f = try Fixtures()
+        defer { f.stop() }
+        let runs = [
+            try await f.crawl([f.url("basic", "/")], ["--links"]),
+            try await f.crawl([f.url("robots-500", "/"), "http://127.0.0.1:1/dead", "mailto:x@y.z", f.url("basic", "/"), f.url("basic", "/")],
+                              ["--retries", "0"]),
+        ]
+        var seenTypes: Set<String> = []
+        var records = 0
+        for run in runs {
+            for r in run.records {
+                records += 1
+                let keys = Set(r.keys)
+                #expect(keys.isSubset(of: properties), "fields outside the schema: \(keys.subtracting(properties))")
+                #expect(Set(required).isSubset(of: keys), "required fields missing in \(r)")
+                for k in ["depth", "parent", "discovered_via", "canonical", "robots"] { #expect(keys.contains(k), "\(k) missing in \(r)") }
+                if let e = r["exception"] as? Record, let t = e["type"] as? String {
+                    seenTypes.insert(t)
+                    #expect(exceptionTypes.contains(t), "exception type \(t) not in the schema")
+                }
+                if let v = r["value"] as? Record {
+                    let vk = Set(v.keys)
+                    #expect(vk.isSubset(of: Set(valueProperties.keys)), "value fields outside the schema: \(vk.subtracting(Set(valueProperties.keys)))")
+                    for link in (v["links"] as? [Record]) ?? [] {
+                        #expect(Set(link.keys).isSubset(of: linkProperties), "link fields outside the schema: \(link.keys)")
+                        if let s = link["status"] as? String { #expect(linkStatuses.contains(s), "link status \(s) not in the schema") }
+                    }
+                }
+            }
+        }
+        #expect(records > 30)
+        // The shapes that matter all appeared.
+        for t in ["robots_unreachable", "connect_refused", "protocol_denied", "duplicate"] {
+            #expect(seenTypes.contains(t), "no \(t) record in \(seenTypes)")
+        }
+    }
+}
