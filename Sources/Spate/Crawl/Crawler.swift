@@ -192,11 +192,8 @@ public actor Crawler {
     /// refused); anything else is a host or host/path for https://.
     static func parseSeed(_ text: String) -> Result<CrawlURL, CrawlURL.Failure> {
         if text.utf8.contains(0) { return .failure(.invalid("URL contains a NUL byte")) }
-        if text.range(of: "://") == nil, let colon = text.firstIndex(of: ":"),
-           text[..<colon].allSatisfy({ $0.isLetter }), !(text[text.index(after: colon)...].first?.isNumber ?? false) {
-            return CrawlURL.parse(text)
-        }
-        return CrawlURL.parse(text.range(of: "://") == nil ? "https://" + text : text)
+        if FetchURL.hasSchemeSeparator(text) || FetchURL.bareScheme(text) != nil { return CrawlURL.parse(text) }
+        return CrawlURL.parse("https://" + text)
     }
 
     // MARK: - Admission
@@ -387,7 +384,7 @@ public actor Crawler {
         case let .failure(e):
             host.consecutiveErrors += 1
             if e.isRetryable && entry.attempt <= configuration.retries && host.consecutiveErrors < configuration.maxHostErrors {
-                host.nextAllowed = max(host.nextAllowed, now &+ UInt64(backoff(entry.attempt) * 1e9))
+                host.nextAllowed = max(host.nextAllowed, now &+ UInt64(Fetcher.backoff(entry.attempt) * 1e9))
                 entry.attempt += 1
                 count { $0.events["retried", default: 0] += 1 }
                 frontier.push(entry, host: host, retry: true)
@@ -404,7 +401,7 @@ public actor Crawler {
             let status = outcome.status ?? 0
             if status == 429 || status == 503 {
                 host.consecutiveErrors += 1
-                let wait = min(configuration.maxCrawlDelay, outcome.retryAfter ?? backoff(entry.attempt))
+                let wait = min(configuration.maxCrawlDelay, outcome.retryAfter ?? Fetcher.backoff(entry.attempt))
                 host.nextAllowed = max(host.nextAllowed, now &+ UInt64(wait * 1e9))
                 if entry.attempt <= configuration.retries && host.consecutiveErrors < configuration.maxHostErrors {
                     entry.attempt += 1
@@ -434,13 +431,6 @@ public actor Crawler {
                          micros: (now - run.startedAt) / 1000, tally: "\(status / 100)xx", bytes: outcome.bytes, attempts: entry.attempt)
             if status >= 500 { tripIfNeeded(host, last: "HTTP \(status)") }
         }
-    }
-
-    /// Exponential back-off with jitter, as for fetch: 250 ms × 2^(n−1), capped at 10 s,
-    /// then a random half to full of it.
-    private func backoff(_ attempt: Int) -> Double {
-        let d = min(10.0, 0.25 * pow(2, Double(attempt - 1)))
-        return d / 2 + Double.random(in: 0...(d / 2))
     }
 
     /// The circuit breaker: after `--max-host-errors` consecutive failures the host is
@@ -485,11 +475,10 @@ public actor Crawler {
         host.robots = .known(KnownRobots(rules: rules, fetchedAt: now, note: note, unreachable: unreachable))
         if let cd = rules.crawlDelay, cd > host.delay { host.delay = min(cd, max(configuration.maxCrawlDelay, configuration.delay)) }
         frontier.update(host, now: now)
-        var info: [(String, JSONValue)] = [("group", rules.group.map { .string($0) } ?? .null),
+        let info: [(String, JSONValue)] = [("group", rules.group.map { .string($0) } ?? .null),
                                            ("crawl_delay", rules.crawlDelay.map { .double($0) } ?? .null),
                                            ("sitemaps", .array(rules.sitemaps.map { .string($0) })),
                                            ("applies", .string(note))]
-        if case .success = result {} else { info.removeAll { $0.0 == "sitemaps" } }
         return .object(info)
     }
 

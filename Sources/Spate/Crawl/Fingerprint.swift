@@ -1,8 +1,8 @@
 /// 64-bit URL fingerprints and the compact seen-set built on them.
 ///
 /// The seen-set stores 8 bytes per URL (open addressing, load ≤ 0.75 before growing), so
-/// 10 million URLs take 128 MiB at the worst point of growth and usually 64–128 MiB, where
-/// a `Set<String>` would take well over a gigabyte. Two different canonical URLs share a
+/// 10 million URLs take a 128 MiB table (192 MiB for a moment while it doubles, old and new
+/// table side by side), where a `Set<String>` would take well over a gigabyte. Two different canonical URLs share a
 /// fingerprint with probability about n²/2⁶⁵ — for 10 million URLs, about 3 in a million
 /// per crawl — and then the later one is treated as seen.
 public enum URLFingerprint {

@@ -17,7 +17,7 @@ final class PageReader: BodyConsumer, @unchecked Sendable {
             decided = true
             let html: Bool
             if let contentType {
-                html = Self.isHTML(contentType)
+                html = HTMLTitle.isHTML(contentType)
             } else {
                 // No Content-Type: sniff, as browsers do, for a leading "<".
                 html = data.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D && $0 != 0x0C }) == UInt8(ascii: "<")
@@ -29,13 +29,6 @@ final class PageReader: BodyConsumer, @unchecked Sendable {
 
     /// The page's links etc., or nil when the body was not HTML (or empty).
     func finish() -> ExtractedPage? { extractor?.finish() }
-
-    static func isHTML(_ contentType: String) -> Bool {
-        let t = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
-        let trimmed = t.drop { $0 == 0x20 }
-        return asciiCaseInsensitiveEqual(trimmed.prefix(9), "text/html".utf8)
-            || asciiCaseInsensitiveEqual(trimmed.prefix(21), "application/xhtml+xml".utf8)
-    }
 }
 
 /// Keeps the first `limit` bytes of a body (robots.txt: at least 500 KiB are parsed).

@@ -35,20 +35,23 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
         if text.utf8.contains(0) { return .failure(FetchError(.invalidURL, "URL contains a NUL byte")) }
         var t = text
         if !hasSchemeSeparator(t) {
-            // "mailto:x", "file:/etc/passwd", "javascript:…": a scheme without "//" is not a bare host.
-            if let colon = t.firstIndex(of: ":"), t[..<colon].allSatisfy({ $0.isLetter }),
-               !(t[t.index(after: colon)...].first?.isNumber ?? false) {
-                let scheme = t[..<colon].lowercased()
-                if !allowedSchemes.contains(scheme) {
-                    return .failure(FetchError(.protocolDenied, "scheme '\(scheme)' is not allowed (http, https only)"))
-                }
+            if let scheme = bareScheme(t), !allowedSchemes.contains(scheme) {
+                return .failure(FetchError(.protocolDenied, "scheme '\(scheme)' is not allowed (http, https only)"))
             }
             t = defaultScheme + "://" + t
         }
         return parseAbsolute(t)
     }
 
-    private static func hasSchemeSeparator(_ s: String) -> Bool {
+    /// The lowercased scheme of "mailto:x", "file:/etc/passwd", "javascript:…": a scheme
+    /// without "//" is not a bare host ("host:8080" is, a digit follows its colon).
+    static func bareScheme(_ t: String) -> String? {
+        guard let colon = t.firstIndex(of: ":"), t[..<colon].allSatisfy({ $0.isLetter }),
+              !(t[t.index(after: colon)...].first?.isNumber ?? false) else { return nil }
+        return t[..<colon].lowercased()
+    }
+
+    static func hasSchemeSeparator(_ s: String) -> Bool {
         let u = Array(s.utf8.prefix(64))
         guard u.count >= 3 else { return false }
         for i in 0..<(u.count - 2) where u[i] == UInt8(ascii: ":") && u[i + 1] == UInt8(ascii: "/") && u[i + 2] == UInt8(ascii: "/") {

@@ -168,11 +168,11 @@ public actor Fetcher {
                     outcome = .success(r)
                     if [429, 502, 503, 504].contains(r.status) {
                         wait = r.header("Retry-After").flatMap(Self.retryAfter)
-                        if wait == nil { wait = backoff(attempt) }
+                        if wait == nil { wait = Self.backoff(attempt) }
                     }
                 }
             }
-            if case let .failure(e) = outcome, e.isRetryable { wait = backoff(attempt) }
+            if case let .failure(e) = outcome, e.isRetryable { wait = Self.backoff(attempt) }
             guard let delay = wait, attempt <= configuration.retries else {
                 return Hop(result: outcome, attempts: attempt, dnsMs: dnsMs)
             }
@@ -182,7 +182,7 @@ public actor Fetcher {
 
     /// Exponential back-off with jitter: base 250 ms × 2^(n−1), capped at 10 s, then a
     /// uniformly random half to full of that (so synchronized failures spread out).
-    private func backoff(_ attempt: Int) -> Double {
+    static func backoff(_ attempt: Int) -> Double {
         let d = min(10.0, 0.25 * pow(2, Double(attempt - 1)))
         return d / 2 + Double.random(in: 0...(d / 2))
     }
@@ -263,8 +263,7 @@ public actor Fetcher {
     private func value(_ url: FetchURL, _ final: FetchURL, _ r: TransferResult, redirects: [JSONValue], dnsMs: Double, attempts: Int) -> JSONValue {
         let contentType = r.header("Content-Type")
         var title: JSONValue = .null
-        let isHTML = contentType.map { $0.utf8.count >= 4 && $0.lowercased().utf8.starts(with: "text/html".utf8) || $0.lowercased().utf8.starts(with: "application/xhtml".utf8) }
-            ?? (r.head.first == UInt8(ascii: "<"))
+        let isHTML = contentType.map(HTMLTitle.isHTML) ?? (r.head.first == UInt8(ascii: "<"))
         if isHTML, let t = HTMLTitle.extract(r.head) { title = .string(t) }
         var fields: [(String, JSONValue)] = [
             ("url", .string(url.display)),

@@ -3,6 +3,15 @@
 /// whitespace collapsed. A scanner, not a regex; `<title>` inside comments or scripts
 /// before the real one is rare enough in `<head>` that we do not model it.
 enum HTMLTitle {
+    /// Whether a Content-Type names HTML (`text/html`, `application/xhtml+xml`), parameters
+    /// and case aside; compared on bytes, without lowercased copies.
+    static func isHTML(_ contentType: String) -> Bool {
+        let t = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
+        let trimmed = t.drop { $0 == 0x20 }
+        return asciiCaseInsensitiveEqual(trimmed.prefix(9), "text/html".utf8)
+            || asciiCaseInsensitiveEqual(trimmed.prefix(21), "application/xhtml+xml".utf8)
+    }
+
     static func extract(_ bytes: [UInt8]) -> String? {
         guard let open = find(bytes, "<title", from: 0) else { return nil }
         var i = open + 6
