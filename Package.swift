@@ -14,9 +14,10 @@ let package = Package(
         // C shim: typed wrappers for libcurl's variadic calls and for epoll/eventfd/timerfd;
         // SHA-256 from OpenSSL's libcrypto (already loaded by libcurl); the Public Suffix
         // List through libpsl (Debian's list, as libcurl uses it for cookies).
+        // zlib for gzip (sitemaps, WARC records); SHA-1 (WARC digests) from libcrypto too.
         .target(
             name: "CSpate",
-            linkerSettings: [.linkedLibrary("cares"), .linkedLibrary("curl"), .linkedLibrary("crypto"), .linkedLibrary("psl")]
+            linkerSettings: [.linkedLibrary("cares"), .linkedLibrary("curl"), .linkedLibrary("crypto"), .linkedLibrary("psl"), .linkedLibrary("z")]
         ),
         .target(name: "Spate", dependencies: ["CSpate"]),
         .executableTarget(

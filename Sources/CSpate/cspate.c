@@ -219,3 +219,79 @@ const char *cspate_psl_source(void) {
     pthread_once(&cspate_psl_once, cspate_psl_init);
     return cspate_psl_desc;
 }
+
+// ---- SHA-1 ------------------------------------------------------------------------
+void *cspate_sha1_new(void) {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) { EVP_MD_CTX_free(ctx); return NULL; }
+    return ctx;
+}
+void cspate_sha1_update(void *ctx, const void *data, size_t len) {
+    if (ctx) EVP_DigestUpdate((EVP_MD_CTX *)ctx, data, len);
+}
+void cspate_sha1_final(void *ctx, unsigned char out[20]) {
+    unsigned int n = 0;
+    memset(out, 0, 20);
+    if (!ctx) return;
+    EVP_DigestFinal_ex((EVP_MD_CTX *)ctx, out, &n);
+    EVP_MD_CTX_free((EVP_MD_CTX *)ctx);
+}
+void cspate_sha1_free(void *ctx) { if (ctx) EVP_MD_CTX_free((EVP_MD_CTX *)ctx); }
+
+// ---- zlib -------------------------------------------------------------------------
+#include <zlib.h>
+#include <stdlib.h>
+
+void *cspate_inflate_new(int raw_deflate) {
+    z_stream *z = calloc(1, sizeof *z);
+    if (!z) return NULL;
+    if (inflateInit2(z, raw_deflate ? -15 : 15 + 32) != Z_OK) { free(z); return NULL; }
+    return z;
+}
+int cspate_inflate(void *p, const void *in, size_t in_len, size_t *consumed,
+                   void *out, size_t out_len, size_t *produced) {
+    z_stream *z = p;
+    z->next_in = (Bytef *)in; z->avail_in = (uInt)in_len;
+    z->next_out = out; z->avail_out = (uInt)out_len;
+    int rc = inflate(z, Z_NO_FLUSH);
+    *consumed = in_len - z->avail_in;
+    *produced = out_len - z->avail_out;
+    return rc;
+}
+int cspate_inflate_reset(void *p) { return inflateReset((z_stream *)p); }
+void cspate_inflate_free(void *p) { if (p) { inflateEnd((z_stream *)p); free(p); } }
+
+size_t cspate_gzip_bound(size_t len) { return len + len / 1000 + 64 + 18; }
+size_t cspate_gzip(const void *in, size_t in_len, void *out, size_t out_cap, int level) {
+    z_stream z; memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 0;
+    z.next_in = (Bytef *)in; z.avail_in = (uInt)in_len;
+    z.next_out = out; z.avail_out = (uInt)out_cap;
+    int rc = deflate(&z, Z_FINISH);
+    size_t n = out_cap - z.avail_out;
+    deflateEnd(&z);
+    return rc == Z_STREAM_END ? n : 0;
+}
+void *cspate_gzip_new(int level) {
+    z_stream *z = calloc(1, sizeof *z);
+    if (!z) return NULL;
+    if (deflateInit2(z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) { free(z); return NULL; }
+    return z;
+}
+int cspate_gzip_write(void *p, const void *in, size_t in_len, size_t *consumed,
+                      void *out, size_t out_len, size_t *produced, int finish) {
+    z_stream *z = p;
+    z->next_in = (Bytef *)in; z->avail_in = (uInt)in_len;
+    z->next_out = out; z->avail_out = (uInt)out_len;
+    int rc = deflate(z, finish ? Z_FINISH : Z_NO_FLUSH);
+    *consumed = in_len - z->avail_in;
+    *produced = out_len - z->avail_out;
+    return rc;
+}
+void cspate_gzip_free(void *p) { if (p) { deflateEnd((z_stream *)p); free(p); } }
+
+// ---- curl debug callback ------------------------------------------------------------
+CURLcode cspate_easy_set_debug(CURL *h, cspate_debug_cb cb, void *userdata) {
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, cb);
+    return rc ? rc : curl_easy_setopt(h, CURLOPT_DEBUGDATA, userdata);
+}

@@ -101,4 +101,38 @@ const char *cspate_psl_registrable_domain(const char *host);
 /// Which list is in use: "file:<path>" or "builtin", and its date; for the record.
 const char *cspate_psl_source(void);
 
+// ---- SHA-1 (WARC digests) through OpenSSL's EVP -----------------------------------
+void *cspate_sha1_new(void);
+void cspate_sha1_update(void *ctx, const void *data, size_t len);
+/// Writes the 20-byte digest to out, and frees ctx.
+void cspate_sha1_final(void *ctx, unsigned char out[20]);
+void cspate_sha1_free(void *ctx);
+
+// ---- zlib (gzip'd sitemaps, raw bodies for WARC, gzip'd WARC records) --------------
+/// A streaming inflater that accepts gzip and zlib streams (windowBits 15+32); NULL on
+/// failure. `raw_deflate` = 1 for a bare deflate stream (some servers' "deflate").
+void *cspate_inflate_new(int raw_deflate);
+/// Inflates `in` into `out`: returns zlib's code (Z_OK, Z_STREAM_END, Z_BUF_ERROR, or an
+/// error < 0) and sets how much input was consumed and output produced. Call again with
+/// the rest of the input while `*produced == out_len`.
+int cspate_inflate(void *z, const void *in, size_t in_len, size_t *consumed,
+                   void *out, size_t out_len, size_t *produced);
+/// Resets for a next gzip member (concatenated members are one gzip file).
+int cspate_inflate_reset(void *z);
+void cspate_inflate_free(void *z);
+/// Compresses one whole buffer as a single gzip member into `out` (capacity from
+/// cspate_gzip_bound); returns the size, or 0 on failure.
+size_t cspate_gzip_bound(size_t len);
+size_t cspate_gzip(const void *in, size_t in_len, void *out, size_t out_cap, int level);
+/// Streaming gzip member writer (for records too large to compress in one call).
+void *cspate_gzip_new(int level);
+/// finish = 1 on the last call. Same contract as cspate_inflate.
+int cspate_gzip_write(void *z, const void *in, size_t in_len, size_t *consumed,
+                      void *out, size_t out_len, size_t *produced, int finish);
+void cspate_gzip_free(void *z);
+
+// ---- curl debug callback (the request headers exactly as sent, for WARC) -----------
+typedef int (*cspate_debug_cb)(CURL *h, curl_infotype type, char *data, size_t size, void *userdata);
+CURLcode cspate_easy_set_debug(CURL *h, cspate_debug_cb cb, void *userdata);
+
 #endif
