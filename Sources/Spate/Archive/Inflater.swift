@@ -67,7 +67,12 @@ struct Inflater: ~Copyable {
     }
 
     mutating func inflate(_ input: [UInt8], _ sink: (UnsafeRawBufferPointer) -> Bool) throws(Failure) {
-        try input.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws(Failure) in try inflate(b, sink) }
+        let copy = input
+        var failure: Failure? = nil
+        copy.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
+            do throws(Failure) { try inflate(b, sink) } catch { failure = error }
+        }
+        if let failure { throw failure }
     }
 
     /// Decodes a whole buffer.
