@@ -52,6 +52,10 @@ struct Crawl: AsyncParsableCommand {
     @Option(name: .long, help: "CA bundle to verify servers with.") var cacert: String?
     @Flag(name: [.customShort("k"), .long], help: "Do not verify TLS certificates.") var insecure = false
     @Option(name: .long, help: "Proxy URL.") var proxy: String?
+    @Option(name: .long, help: "Keep a crash-safe journal of the crawl in this directory; the same command resumes it (after Ctrl-C, kill -9, a full disk).")
+    var state: String?
+    @Option(name: .long, help: "With --state: seconds between checkpoints (journal and records fsync'd; records are written at checkpoints).")
+    var syncInterval = 1.0
 
     func validate() throws {
         guard perHost >= 1 else { throw ValidationError("--per-host must be at least 1") }
@@ -66,6 +70,29 @@ struct Crawl: AsyncParsableCommand {
         guard !(http11 && http2) else { throw ValidationError("--http1.1 and --http2 exclude each other") }
         guard !run.ordered else { throw ValidationError("--ordered is not supported by crawl (records follow the crawl)") }
         for h in header where !h.contains(":") { throw ValidationError("header '\(h)' is not 'Name: value'") }
+        guard syncInterval > 0 else { throw ValidationError("--sync-interval must be positive") }
+    }
+
+    /// What makes a crawl the same crawl, for `--state`: its seeds, scope, filters, limits and
+    /// what its records hold. Concurrency, delays, timeouts and retries may change between runs.
+    func identity(literalSeeds: [String], seedFiles: [String], productToken: String) -> [(String, String)] {
+        let cwd = FileManager.default.currentDirectoryPath
+        let files = seedFiles.map { $0 == "-" ? "-" : ($0.hasPrefix("/") ? $0 : cwd + "/" + $0) }
+        return [
+            ("seed_urls", literalSeeds.joined(separator: " ")),
+            ("seed_files", files.joined(separator: " ")),
+            ("scope", "\(scope)"),
+            ("include", include.joined(separator: " ")),
+            ("exclude", exclude.joined(separator: " ")),
+            ("max_depth", maxDepth.map(String.init) ?? "none"),
+            ("max_pages", maxPages.map(String.init) ?? "none"),
+            ("max_pages_per_host", String(maxPagesPerHost)),
+            ("robots", ignoreRobots ? "ignored" : "obeyed as " + productToken),
+            ("follow", "assets=\(assets) forms=\(forms) nofollow=\(followNofollow)"),
+            ("sort_query", String(sortQuery)),
+            ("guards", "url_length=\(maxURLLength) repeated_segments=\(maxRepeatedSegments) query_params=\(maxQueryParams) outlinks=\(maxOutlinks)"),
+            ("records", "links=\(links) headers=\(headers)"),
+        ]
     }
 
     func run() async throws {
@@ -137,18 +164,48 @@ struct Crawl: AsyncParsableCommand {
         defer { if let temp { unlink(temp) } }
         c.includeSource = paths.count > 1
 
+        // --state: open (or resume) before anything runs; a directory of another crawl is refused.
+        var crawlState: CrawlState? = nil
+        var outputFD: Int32 = 1
+        if let state {
+            do {
+                crawlState = try CrawlState.open(
+                    directory: state, identity: identity(literalSeeds: literal, seedFiles: literal.isEmpty && run.files.isEmpty ? ["-"] : run.files.filter { !literal.contains($0) },
+                                                         productToken: c.productToken),
+                    outputPath: run.output)
+            } catch {
+                FileHandle.standardError.write(Data("spate crawl: --state: \(error)\n".utf8))
+                throw ExitCode(ExitStatus.usage.rawValue)
+            }
+            if let r = crawlState?.resumeSummary, !run.quiet {
+                FileHandle.standardError.write(Data("spate crawl: \(r)\n".utf8))
+            }
+        } else {
+            outputFD = try run.openOutput()
+        }
+
         let (reader, hub, resolver) = try await Runner.start(
             files: paths, names: names, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
         let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: f)
         let crawler: Crawler
         do {
-            crawler = try Crawler(hub: hub, fetcher: fetcher, configuration: c, reader: reader)
+            crawler = try Crawler(hub: hub, fetcher: fetcher, configuration: c, reader: reader, outputFD: outputFD,
+                                  state: crawlState, syncInterval: syncInterval)
         } catch {
             hub.shutdown()
             throw ValidationError("\(error)")
         }
         let status = await Runner.supervise(crawler, hub: hub, command: "spate crawl", unit: "pages", quiet: run.quiet,
                                             interrupt: { crawler.stop(.interrupted) }, run: { await crawler.run() })
+        if let state {
+            if let failure = crawler.stateFailure {
+                FileHandle.standardError.write(Data(("spate crawl: --state: \(failure). The journal is consistent up to its last "
+                    + "checkpoint: make room and run the same command to resume.\n").utf8))
+            } else if crawler.stoppedBecause == .interrupted || crawler.stoppedBecause == .joinTimeout {
+                FileHandle.standardError.write(Data(("spate crawl: stopped; \(state) keeps the crawl's unfinished URLs: "
+                    + "run the same command to resume.\n").utf8))
+            }
+        }
         throw ExitCode(status.rawValue)
     }
 }

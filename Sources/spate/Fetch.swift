@@ -82,13 +82,14 @@ struct Fetch: AsyncParsableCommand {
             filter = try filterStatus.map { try StatusFilter(parsing: $0) }
         } catch let e as FetchError { throw ValidationError(e.message) }
 
+        let outputFD = try run.openOutput()
         let (reader, hub, resolver) = try await Runner.start(
             files: run.files, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
         let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: c)
         var job = FetchJob(fetcher: fetcher)
         job.matchStatus = match
         job.filterStatus = filter
-        let status = await Runner.execute(kind: job, options: run.batchOptions, reader: reader, hub: hub,
+        let status = await Runner.execute(kind: job, options: run.batchOptions, reader: reader, hub: hub, outputFD: outputFD,
                                           command: "spate fetch", unit: "URLs", quiet: run.quiet)
         throw ExitCode(status.rawValue)
     }

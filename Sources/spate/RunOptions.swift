@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import Spate
 
 /// Flags every subcommand shares: inputs, admission, timeouts, ordering, output.
@@ -24,11 +25,22 @@ struct RunOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "No progress line and no summary on stderr.")
     var quiet = false
 
+    @Option(name: [.short, .long], help: "Write the records to this file instead of stdout (created, or emptied; crawl --state appends and resumes it).")
+    var output: String?
+
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard rate >= 0 else { throw ValidationError("--rate must not be negative") }
         if let t = timeout, !(t >= 0) { throw ValidationError("--timeout must not be negative") }
         if let t = jobTimeout, !(t > 0) { throw ValidationError("--job-timeout must be positive") }
+    }
+
+    /// The records' file descriptor: stdout, or `--output` created or truncated.
+    func openOutput() throws -> Int32 {
+        guard let output else { return 1 }
+        let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ValidationError("--output \(output): \(String(cString: strerror(errno)))") }
+        return fd
     }
 
     var batchOptions: BatchOptions {

@@ -20,9 +20,9 @@ enum Runner {
         }
     }
 
-    static func execute<Kind: JobKind>(kind: Kind, options: BatchOptions, reader: LineReader, hub: Hub,
+    static func execute<Kind: JobKind>(kind: Kind, options: BatchOptions, reader: LineReader, hub: Hub, outputFD: Int32 = 1,
                                        command: String, unit: String, quiet: Bool) async -> ExitStatus {
-        let runner = BatchRunner(kind: kind, options: options, reader: reader, hub: hub)
+        let runner = BatchRunner(kind: kind, options: options, reader: reader, hub: hub, outputFD: outputFD)
         return await supervise(runner, hub: hub, command: command, unit: unit, quiet: quiet,
                                interrupt: { runner.stop(.interrupted) }, run: { await runner.run() })
     }
@@ -31,6 +31,8 @@ enum Runner {
     static func supervise(_ progress: any RunProgress, hub: Hub, command: String, unit: String, quiet: Bool,
                           interrupt: @escaping @Sendable () -> Void, run: () async -> Void) async -> ExitStatus {
         signal(SIGPIPE, SIG_IGN)
+        // A file size limit (ulimit -f) makes writes fail with EFBIG instead of killing us.
+        signal(SIGXFSZ, SIG_IGN)
         let reporter = RunReporter(runner: progress, command: command, unit: unit, quiet: quiet)
 
         // Ctrl-C: stop admitting, write unfinished jobs as not ready, flush, exit 130.

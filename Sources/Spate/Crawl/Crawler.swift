@@ -18,7 +18,10 @@ public actor Crawler {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { hub.asUnownedSerialExecutor() }
     public nonisolated let startedAt = monotonicNanos()
 
-    private nonisolated let sink: RecordSink
+    private nonisolated let sink: any RecordEmitter
+    /// `--state`: the journal and what this run resumes from.
+    private nonisolated let state: CrawlState?
+    private nonisolated let durable: DurableSink?
     private nonisolated let feed: SeedFeed
     private nonisolated let shared = Mutex(Shared())
 
@@ -28,6 +31,7 @@ public actor Crawler {
         var inFlight = 0
         var stopReason: StopReason? = nil
         var outputErrno: Int32 = 0
+        var stateFailure: DurableSink.Failure? = nil
     }
 
     private struct Running {
@@ -55,21 +59,55 @@ public actor Crawler {
     private static let robotsMaxAge: UInt64 = 24 * 3600 * 1_000_000_000
     private static let robotsBytes = 512 * 1024
 
-    /// `reader` yields the seed lines; records go to `outputFD`.
+    /// `reader` yields the seed lines; records go to `outputFD`, or with `state` to its
+    /// output file (or `outputFD` when it has none) at checkpoints every `syncInterval` s.
     public init(hub: Hub, fetcher: Fetcher, configuration: CrawlConfiguration, reader: LineReader,
-                outputFD: Int32 = 1) throws(CrawlScopeError) {
+                outputFD: Int32 = 1, state: CrawlState? = nil, syncInterval: Double = 1) throws(CrawlScopeError) {
         self.hub = hub
         self.fetcher = fetcher
         self.configuration = configuration
         self.scope = try CrawlScope(configuration)
         self.frontier = MemoryFrontier(perHost: configuration.perHost, delay: configuration.delay)
-        self.seen = FingerprintSet()
-        self.feed = SeedFeed(reader: reader, highWater: max(1000, 2 * configuration.concurrency))
+        self.seen = state?.seen ?? FingerprintSet()
+        self.state = state
+        self.feed = SeedFeed(reader: reader, highWater: max(1000, 2 * configuration.concurrency),
+                             skip: state?.resume.seedsTaken ?? 0)
         let box = CrawlerBox()
-        self.sink = RecordSink(fd: outputFD, ordered: configuration.ordered) { err in
-            box.crawler?.stop(err == EPIPE ? .outputClosed : .outputFailed, errno: err)
+        if let state {
+            let fd = state.outputFD >= 0 ? state.outputFD : outputFD
+            let durable = DurableSink(journal: state.journal, outputFD: fd, isFile: state.outputFD >= 0, offset: state.outputOffset,
+                                      interval: syncInterval) { failure in
+                box.crawler?.stateFailed(failure)
+            }
+            self.durable = durable
+            self.sink = durable
+        } else {
+            self.durable = nil
+            self.sink = RecordSink(fd: outputFD, ordered: configuration.ordered) { err in
+                box.crawler?.stop(err == EPIPE ? .outputClosed : .outputFailed, errno: err)
+            }
         }
         box.crawler = self
+    }
+
+    /// The state directory could not be written (a full disk…): stop; the journal is
+    /// consistent up to its last checkpoint.
+    private nonisolated func stateFailed(_ failure: DurableSink.Failure) {
+        let err: Int32
+        switch failure {
+        case let .journal(e), let .output(e): err = e
+        }
+        shared.withLock { $0.stateFailure = failure }
+        stop(err == EPIPE ? .outputClosed : .outputFailed, errno: err)
+    }
+
+    /// Why the state could not be written, if it could not.
+    public nonisolated var stateFailure: String? {
+        guard let f = shared.withLock({ $0.stateFailure }) else { return nil }
+        switch f {
+        case let .journal(e): return "writing the journal in \(state?.directory ?? ""): \(String(cString: strerror(e)))"
+        case let .output(e): return "writing records to \(state?.outputPath ?? "stdout"): \(String(cString: strerror(e)))"
+        }
     }
 
     // MARK: - Running
@@ -83,8 +121,10 @@ public actor Crawler {
                 if !Task.isCancelled { stop(.joinTimeout) }
             }
         }
+        durable?.start()
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             completion = c
+            restore()
             feed.start { [self] line in
                 hub.execute { self.assumeIsolated { $0.seed(line) } }
             } done: { [self] in
@@ -92,7 +132,11 @@ public actor Crawler {
             }
         }
         joinTimer?.cancel()
-        sink.flush(wait: true)
+        if let durable {
+            durable.finish(complete: stopped == nil && feed.readToEnd && feed.readError == nil)
+        } else {
+            sink.flush(wait: true)
+        }
     }
 
     /// Stops admitting; running fetches are written as unfinished, queued URLs (and, for
@@ -113,7 +157,9 @@ public actor Crawler {
         guard stopped == nil else { return }
         stopped = reason
         if let t = wakeTimer { hub.cancel(t); wakeTimer = nil }
-        let writeRecords = reason != .outputClosed && reason != .outputFailed
+        // With --state, unfinished jobs get no record: they stay pending in the journal, and
+        // the same command fetches them.
+        let writeRecords = reason != .outputClosed && reason != .outputFailed && state == nil
         let running = inflight.sorted { $0.key < $1.key }
         inflight.removeAll()
         for (_, r) in running {
@@ -148,6 +194,9 @@ public actor Crawler {
     private func seed(_ line: InputLine) {
         feed.processed()
         defer { checkCompletion() }
+        // With --state, a line read after a stop is left for the resumed run.
+        if stopped != nil && state != nil { return }
+        defer { state?.journal.append(.seeds(line.job + 1)) }
         let job = nextJob
         nextJob += 1
         var placeholder = FrontierEntry(job: job, url: CrawlURL.placeholder, depth: 0, parent: nil, via: Discovery(.seed),
@@ -160,17 +209,18 @@ public actor Crawler {
             return
         }
         if let total = line.oversizedBytes {
-            finishWithoutFetch(placeholder, type: FetchError.Code.invalidURL.rawValue, message: "line is \(total) bytes long")
+            finishWithoutFetch(placeholder, type: FetchError.Code.invalidURL.rawValue, message: "line is \(total) bytes long",
+                               journal: true)
             return
         }
         let url: CrawlURL
         switch Self.parseSeed(line.text) {
         case let .failure(.unsupportedScheme(s)):
             finishWithoutFetch(placeholder, type: FetchError.Code.protocolDenied.rawValue,
-                               message: "scheme '\(s)' is not allowed (http, https only)")
+                               message: "scheme '\(s)' is not allowed (http, https only)", journal: true)
             return
         case let .failure(.invalid(reason)):
-            finishWithoutFetch(placeholder, type: FetchError.Code.invalidURL.rawValue, message: reason)
+            finishWithoutFetch(placeholder, type: FetchError.Code.invalidURL.rawValue, message: reason, journal: true)
             return
         case let .success(u):
             url = u
@@ -179,11 +229,14 @@ public actor Crawler {
         placeholder.url = url
         placeholder.canonical = canonical
         scope.addSeed(url)
-        if !seen.insert(URLFingerprint.of(canonical)) {
-            finishWithoutFetch(placeholder, type: "duplicate", message: "already admitted (canonical \(canonical))", declined: true)
+        let fingerprint = URLFingerprint.of(canonical)
+        if !seen.insert(fingerprint) {
+            finishWithoutFetch(placeholder, type: "duplicate", message: "already admitted (canonical \(canonical))", declined: true,
+                               journal: true)
             return
         }
         admittedPages += 1
+        journalAdmit(placeholder, fingerprint: fingerprint)
         enqueue(placeholder)
         pump()
     }
@@ -239,6 +292,7 @@ public actor Crawler {
         var e = FrontierEntry(job: job, url: robotsURL, depth: 0, parent: nil, via: Discovery(.robots),
                               canonical: canonicalKey(robotsURL), input: robotsURL.display)
         e.isRobots = true
+        journalAdmit(e, fingerprint: nil)
         frontier.push(e, host: host, retry: false)
     }
 
@@ -439,6 +493,7 @@ public actor Crawler {
         guard !host.dead, host.consecutiveErrors >= configuration.maxHostErrors else { return }
         host.dead = true
         host.deadReason = "gave up on \(host.key) after \(host.consecutiveErrors) consecutive failures (last: \(last))"
+        state?.journal.append(.hostDead(origin: host.key, reason: host.deadReason))
         for e in frontier.drain(host) {
             if e.isRobots { continue }
             finishWithoutFetch(e, type: "host_abandoned", message: host.deadReason)
@@ -453,9 +508,11 @@ public actor Crawler {
         let rules: RobotsRules
         let note: String
         var unreachable = false
+        var body: [UInt8]? = nil
         switch result {
         case let .success(status) where (200..<300).contains(status):
-            rules = RobotsRules(parsing: collector?.bytes ?? [], productToken: configuration.productToken)
+            body = collector?.bytes ?? []
+            rules = RobotsRules(parsing: body!, productToken: configuration.productToken)
             note = "robots.txt \(status)"
         case let .success(status) where (400..<500).contains(status):
             rules = .allowAll
@@ -472,14 +529,22 @@ public actor Crawler {
             unreachable = true
             note = "robots.txt unreachable (\(e.code.rawValue)): disallow all"
         }
-        host.robots = .known(KnownRobots(rules: rules, fetchedAt: now, note: note, unreachable: unreachable))
-        if let cd = rules.crawlDelay, cd > host.delay { host.delay = min(cd, max(configuration.maxCrawlDelay, configuration.delay)) }
-        frontier.update(host, now: now)
+        applyRobots(host, KnownRobots(rules: rules, fetchedAt: now, note: note, unreachable: unreachable), now: now)
+        if let state {
+            state.journal.append(.robots(origin: host.key, verdict: body != nil ? "rules" : (unreachable ? "disallow" : "allow"),
+                                         note: note, fetchedAtMillis: Int64(Date().timeIntervalSince1970 * 1000), body: body ?? []))
+        }
         let info: [(String, JSONValue)] = [("group", rules.group.map { .string($0) } ?? .null),
                                            ("crawl_delay", rules.crawlDelay.map { .double($0) } ?? .null),
                                            ("sitemaps", .array(rules.sitemaps.map { .string($0) })),
                                            ("applies", .string(note))]
         return .object(info)
+    }
+
+    private func applyRobots(_ host: HostState, _ robots: KnownRobots, now: UInt64) {
+        host.robots = .known(robots)
+        if let cd = robots.rules.crawlDelay, cd > host.delay { host.delay = min(cd, max(configuration.maxCrawlDelay, configuration.delay)) }
+        frontier.update(host, now: now)
     }
 
     // MARK: - Links
@@ -585,8 +650,10 @@ public actor Crawler {
         let job = nextJob
         nextJob += 1
         count { $0.jobs += 1 }
-        enqueue(FrontierEntry(job: job, url: url, depth: depth, parent: parent.url.display, via: via,
-                              canonical: canonical, input: display))
+        let entry = FrontierEntry(job: job, url: url, depth: depth, parent: parent.url.display, via: via,
+                                  canonical: canonical, input: display)
+        journalAdmit(entry, fingerprint: fingerprint)
+        enqueue(entry)
         return LinkFate(status: "new", url: url, inScope: true)
     }
 
@@ -608,17 +675,19 @@ public actor Crawler {
 
     /// A record for an entry that ends without a fetch (invalid seed, robots.txt,
     /// duplicate seed, abandoned host).
+    /// `journal`: the entry has no `A` entry in the journal (a seed line that is not
+    /// admitted), so its record itself is journaled, to be written again if it is lost.
     private func finishWithoutFetch(_ entry: FrontierEntry, type: String, message: String, declined: Bool = false,
-                                    robots: JSONValue = .null) {
+                                    robots: JSONValue = .null, journal: Bool = false) {
         finishRecord(entry, value: .null, exception: RecordException(type: type, message: message), elapsed: 0,
-                     robots: robots, micros: 0, declined: declined)
+                     robots: robots, micros: 0, declined: declined, journal: journal)
         // No completion check here: this runs in the middle of handling a page (its other
         // links are not queued yet). Callers end with pump() or checkCompletion().
     }
 
     private func finishRecord(_ entry: FrontierEntry, value: JSONValue, exception: RecordException?, elapsed: Double,
                               robots: JSONValue, micros: UInt64, tally: String? = nil, bytes: Int = 0, attempts: Int = 1,
-                              declined: Bool = false) {
+                              declined: Bool = false, journal: Bool = false) {
         count { s in
             if let e = exception {
                 s.failures[e.type, default: 0] += 1
@@ -643,7 +712,82 @@ public actor Crawler {
         }
         w.byte(UInt8(ascii: ",")); w.key("elapsed_ms"); w.double(elapsed)
         tail(&w, entry, robots: robots)
+        if journal { state?.journal.append(.noFetch(job: entry.job, fingerprint: nil, record: w.bytes)) }
         emit(entry, w.bytes)
+    }
+
+    // MARK: - State (--state)
+
+    private func journalAdmit(_ e: FrontierEntry, fingerprint: UInt64?) {
+        guard let state else { return }
+        state.journal.append(.admit(JournalEntry.Admit(
+            job: e.job, fingerprint: fingerprint, origin: e.url.origin, depth: e.depth, parent: e.parent, via: e.via.kind,
+            tag: e.via.tag, attribute: e.via.attribute, isRobots: e.isRobots, url: e.url.href, canonical: e.canonical,
+            input: e.input, file: e.source?.file, line: e.source?.line)))
+    }
+
+    /// Continues a crawl from its state: robots.txt rules and given-up hosts as they were,
+    /// the seen-set (already adopted), and every job without a written record queued again
+    /// (or, for records journaled whole, written again).
+    private func restore() {
+        guard let state, state.resume.resumed else { return }
+        let r = state.resume
+        nextJob = max(nextJob, r.nextJob)
+        admittedPages = r.fingerprints
+        let now = monotonicNanos()
+        let wallMillis = Int64(Date().timeIntervalSince1970 * 1000)
+        for (origin, robots) in r.robots {
+            let ageNanos = UInt64(max(0, wallMillis - robots.fetchedAtMillis)) * 1_000_000
+            guard ageNanos < Self.robotsMaxAge else { continue }
+            let host = frontier.host(origin)
+            let rules: RobotsRules
+            switch robots.verdict {
+            case "rules": rules = RobotsRules(parsing: robots.body, productToken: configuration.productToken)
+            case "allow": rules = .allowAll
+            default: rules = .disallowAll
+            }
+            applyRobots(host, KnownRobots(rules: rules, fetchedAt: now &- ageNanos, note: robots.note,
+                                          unreachable: robots.verdict == "disallow"), now: now)
+        }
+        for (origin, reason) in r.dead {
+            let host = frontier.host(origin)
+            host.dead = true
+            host.deadReason = reason
+        }
+        for (origin, n) in r.admittedPerOrigin { frontier.host(origin).admitted += n }
+        for seed in r.seedURLs {
+            if case let .success(url) = CrawlURL.parse(seed) { scope.addSeed(url) }
+        }
+        for (job, record) in r.pendingRecords {
+            count { $0.jobs += 1; $0.events["rewritten_from_state", default: 0] += 1 }
+            sink.emit(job, record)
+        }
+        var entries: [FrontierEntry] = []
+        for a in r.pending {
+            count { $0.jobs += 1 }
+            var e = FrontierEntry(job: a.job, url: CrawlURL.placeholder, depth: a.depth, parent: a.parent,
+                                  via: Discovery(a.via, tag: a.tag, attribute: a.attribute), canonical: a.canonical, input: a.input,
+                                  source: a.file.map { InputLine(text: a.input, file: $0, line: a.line ?? 0) })
+            e.isRobots = a.isRobots
+            guard case let .success(url) = CrawlURL.parse(a.url) else {
+                finishWithoutFetch(e, type: FetchError.Code.invalidURL.rawValue, message: "the journal's URL '\(a.url)' no longer parses")
+                continue
+            }
+            e.url = url
+            entries.append(e)
+        }
+        // robots.txt jobs first, so that their hosts wait for them instead of asking again.
+        for e in entries where e.isRobots {
+            let host = frontier.host(e.url.origin)
+            if case .unknown = host.robots { host.robots = .fetching }
+            frontier.push(e, host: host, retry: false)
+        }
+        for e in entries where !e.isRobots { enqueue(e) }
+        count {
+            $0.events["resumed_pending", default: 0] += entries.count
+            $0.events["already_recorded", default: 0] += r.recorded
+        }
+        pump()
     }
 
     private func unfinishedRecord(_ entry: FrontierEntry, started: Bool, reason: StopReason, robots: JSONValue) -> [UInt8] {
@@ -696,7 +840,7 @@ extension Crawler: RunProgress {
     public nonisolated var outputError: Int32 { shared.withLock { $0.outputErrno } }
     public nonisolated var readToEnd: Bool { feed.readToEnd }
     public nonisolated var readError: String? { feed.readError }
-    public nonisolated func flush() { sink.flush() }
+    public nonisolated func flush() { sink.flush(wait: false) }
 }
 
 /// Lets the record sink's error callback reach the crawler created after it.
@@ -798,9 +942,13 @@ final class SeedFeed: @unchecked Sendable {
     private var error: String? = nil
     private var fullyRead = true
 
-    init(reader: LineReader, highWater: Int) {
+    /// Lines a resumed crawl already took (its journal says so).
+    private let skip: Int
+
+    init(reader: LineReader, highWater: Int, skip: Int = 0) {
         self.reader = reader
         self.highWater = highWater
+        self.skip = skip
     }
 
     /// Whether seed lines are still read after a stop (regular files, join timeout or Ctrl-C):
@@ -812,6 +960,11 @@ final class SeedFeed: @unchecked Sendable {
     func start(_ submit: @escaping @Sendable (InputLine) -> Void, done finish: @escaping @Sendable () -> Void) {
         let thread = Thread { [self] in
             var index = 0
+            while index < skip {
+                guard let line = try? reader.next() else { break }
+                _ = line
+                index += 1
+            }
             while true {
                 gate.lock()
                 while !stopping && submitted - done + load >= highWater { gate.wait() }

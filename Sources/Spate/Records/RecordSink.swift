@@ -2,6 +2,15 @@ import Foundation
 import Glibc
 import Synchronization
 
+/// Where a run's records go: ``RecordSink`` (stdout or a file, streamed), or a crawl's
+/// durable output (`--state`), which writes them at checkpoints.
+protocol RecordEmitter: AnyObject, Sendable {
+    /// Adds the record of job `index` (without the trailing newline).
+    func emit(_ index: Int, _ record: [UInt8])
+    /// Hands buffered records on; with `wait`, returns once they are written.
+    func flush(wait: Bool)
+}
+
 /// Writes JSON Lines records to a file descriptor (stdout by default), in completion
 /// order or, with `ordered`, in job order.
 ///
@@ -11,7 +20,7 @@ import Synchronization
 /// pipe while DNS replies wait; the block queue is bounded, so a reader that stops reading
 /// still back-pressures the jobs. A closed pipe (EPIPE) or another write error is reported
 /// once through `onError`.
-public final class RecordSink: Sendable {
+public final class RecordSink: RecordEmitter, Sendable {
     private struct State {
         var buffer: [UInt8] = []
         var pending: [Int: [UInt8]] = [:]
@@ -148,16 +157,19 @@ private final class BlockWriter: @unchecked Sendable {
         }
     }
 
-    private func write(_ block: [UInt8]) -> Int32? {
-        var off = 0
-        while off < block.count {
-            let n = block.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, block.count - off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return errno
-            }
-            off += n
+    private func write(_ block: [UInt8]) -> Int32? { writeFully(fd, block) }
+}
+
+/// write(2) until done; the errno on failure.
+func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno
         }
-        return nil
+        off += n
     }
+    return nil
 }

@@ -1,0 +1,169 @@
+import Foundation
+import Glibc
+import Testing
+
+@testable import Spate
+
+/// The crawl journal's format and `CrawlState`'s recovery, without a crawl.
+@Suite struct JournalTests {
+    static let admit = JournalEntry.Admit(
+        job: 7, fingerprint: 0x0123_4567_89AB_CDEF, origin: "http://a.test:80", depth: 2, parent: "http://a.test/p\tq",
+        via: .link, tag: "a", attribute: "href", isRobots: false, url: "http://a.test/x?y=1#f", canonical: "http://a.test/x?y=1",
+        input: "http://a.test/x?y=1\\n", file: nil, line: nil)
+
+    static let entries: [JournalEntry] = [
+        .admit(admit),
+        .admit(JournalEntry.Admit(job: 0, fingerprint: nil, origin: "https://b.test:443", depth: 0, parent: nil, via: .robots,
+                                  tag: nil, attribute: nil, isRobots: true, url: "https://b.test/robots.txt",
+                                  canonical: "https://b.test/robots.txt", input: "", file: "seeds\n.txt", line: 12)),
+        .noFetch(job: 3, fingerprint: nil, record: Array("{\"job\":3,\"input\":\"mailto:x\\ty\"}".utf8)),
+        .seeds(42),
+        .robots(origin: "http://a.test:80", verdict: "rules", note: "robots.txt 200", fetchedAtMillis: 1_790_000_000_123,
+                body: Array("User-agent: *\nDisallow: /private/\n\u{0}\u{FF}".utf8)),
+        .robots(origin: "http://c.test:80", verdict: "allow", note: "robots.txt 404: allow all", fetchedAtMillis: 1, body: []),
+        .hostDead(origin: "http://d.test:80", reason: "gave up"),
+        .done([1, 2, 3, 1000]),
+        .done([]),
+        .committed(123_456_789),
+        .complete,
+    ]
+
+    static func decodeAll(_ bytes: [UInt8]) -> [JournalEntry?] {
+        bytes.split(separator: 0x0A).map { line in Array(line).withUnsafeBufferPointer { JournalEntry.decode($0) } }
+    }
+
+    @Test func everyEntryKindRoundTrips() {
+        var bytes: [UInt8] = []
+        for e in Self.entries { e.encode(into: &bytes) }
+        #expect(bytes.filter { $0 == 0x0A }.count == Self.entries.count, "one line per entry: escapes keep newlines out")
+        let decoded = Self.decodeAll(bytes)
+        #expect(decoded.count == Self.entries.count)
+        for (d, e) in zip(decoded, Self.entries) { #expect(d == e) }
+    }
+
+    @Test func aFlippedByteOrACutLineIsRejected() {
+        var bytes: [UInt8] = []
+        JournalEntry.admit(Self.admit).encode(into: &bytes)
+        bytes.removeLast()   // the newline
+        for i in stride(from: 0, to: bytes.count, by: 7) {
+            var corrupt = bytes
+            corrupt[i] ^= 0x20
+            #expect(corrupt.withUnsafeBufferPointer { JournalEntry.decode($0) } == nil, "byte \(i) flipped")
+        }
+        for cut in [1, 5, 17, 18, bytes.count / 2] {
+            let torn = Array(bytes.dropLast(cut))
+            #expect(torn.withUnsafeBufferPointer { JournalEntry.decode($0) } == nil, "\(cut) bytes cut")
+        }
+    }
+
+    @Test func base64MatchesKnownValues() {
+        // RFC 4648 §10 test vectors.
+        let vectors = ["": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=", "foobar": "Zm9vYmFy"]
+        for (plain, encoded) in vectors {
+            #expect(Base64.encode(Array(plain.utf8)) == encoded)
+            #expect(Base64.decode(encoded) == Array(plain.utf8))
+        }
+        let all = (0...255).map { UInt8($0) }
+        #expect(Base64.decode(Base64.encode(all)) == all)
+    }
+
+    // MARK: - Recovery
+
+    struct Dir {
+        let path: String
+        init() {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("spate-journal-\(UUID().uuidString)").path
+        }
+        var output: String { path + ".jsonl" }
+        func remove() {
+            try? FileManager.default.removeItem(atPath: path)
+            unlink(output)
+        }
+    }
+
+    static let identity = [("seeds", "a b"), ("scope", "host")]
+
+    func page(_ job: Int, fp: UInt64) -> JournalEntry.Admit {
+        var a = Self.admit
+        a.job = job
+        a.fingerprint = fp
+        a.url = "http://a.test/\(job)"
+        return a
+    }
+
+    func append(_ path: String, _ bytes: [UInt8]) throws {
+        let h = try #require(FileHandle(forWritingAtPath: path))
+        h.seekToEndOfFile()
+        h.write(Data(bytes))
+        try h.close()
+    }
+
+    @Test func resumeKnowsWhatWasRecordedAndCutsTornTails() throws {
+        let d = Dir()
+        defer { d.remove() }
+        do {
+            let state = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output)
+            #expect(state.resumeSummary == nil, "a new crawl")
+        }
+        // Jobs 0–4 admitted; records of 0 and 1 committed (D + C), record of 2 written after
+        // the commit (found by reading the output), record of 3 torn; a torn journal entry.
+        var journal: [UInt8] = []
+        for j in 0..<5 { JournalEntry.admit(page(j, fp: UInt64(100 + j))).encode(into: &journal) }
+        JournalEntry.noFetch(job: 5, fingerprint: nil, record: Array("{\"job\":5,\"x\":1}".utf8)).encode(into: &journal)
+        JournalEntry.seeds(3).encode(into: &journal)
+        let r0 = "{\"job\":0,\"a\":1}\n", r1 = "{\"job\":1,\"a\":1}\n", r2 = "{\"job\":2,\"a\":1}\n"
+        JournalEntry.done([0, 1]).encode(into: &journal)
+        JournalEntry.committed(Int64((r0 + r1).utf8.count)).encode(into: &journal)
+        var torn: [UInt8] = []
+        JournalEntry.done([2, 3]).encode(into: &torn)
+        journal += torn.dropLast(4)
+        try append(d.path + "/journal", journal)
+        try append(d.output, Array((r0 + r1 + r2 + "{\"job\":3,\"a").utf8))
+
+        let state = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output)
+        let r = state.resume
+        #expect(r.resumed)
+        #expect(r.pending.map(\.job) == [3, 4])
+        #expect(r.pendingRecords.map(\.job) == [5])
+        #expect(r.recorded == 3)
+        #expect(r.seedsTaken == 3)
+        #expect(r.nextJob == 6)
+        #expect(r.fingerprints == 5 && state.seen.contains(102) && state.seen.contains(104))
+        #expect(r.journalCut == torn.count - 4)
+        #expect(r.outputCut == "{\"job\":3,\"a".utf8.count)
+        let out = try String(contentsOfFile: d.output, encoding: .utf8)
+        #expect(out == r0 + r1 + r2, "the torn record is cut")
+        #expect(r.admittedPerOrigin["http://a.test:80"] == 3)
+    }
+
+    @Test func anotherCrawlsStateAndABusyDirectoryAreRefused() throws {
+        let d = Dir()
+        defer { d.remove() }
+        do { _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: nil) }
+        #expect(throws: StateError.self) {
+            _ = try CrawlState.open(directory: d.path, identity: [("seeds", "a b"), ("scope", "domain")], outputPath: nil)
+        }
+        #expect(throws: StateError.self) {
+            _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output)
+        }
+        let held = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: nil)
+        #expect(throws: StateError.locked(d.path)) {
+            _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: nil)
+        }
+        _ = held
+    }
+
+    @Test func anOutputShorterThanTheJournalSaysIsRefused() throws {
+        let d = Dir()
+        defer { d.remove() }
+        do { _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output) }
+        var journal: [UInt8] = []
+        JournalEntry.admit(page(0, fp: 1)).encode(into: &journal)
+        JournalEntry.done([0]).encode(into: &journal)
+        JournalEntry.committed(100).encode(into: &journal)
+        try append(d.path + "/journal", journal)
+        #expect(throws: StateError.self) {
+            _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output)
+        }
+    }
+}
