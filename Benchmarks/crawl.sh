@@ -27,6 +27,8 @@
 #   SPATE=path          binary to measure (default .build/release/spate, built if missing; SPATE_BUILD=1 rebuilds);
 #                       the runs use a copy taken at the start (run/spate-measured)
 #   SPATE_ARGS="..."    extra arguments for the measured spate runs (default none)
+#   STATE=1             also measure spate crawl --state DIR -o FILE (the journal's cost; default 1)
+#   REPORT=name         save the report as results/NAME.md (default crawl-latest)
 #   SCRAPY_START=000001 start pages Scrapy runs on (it crawls ~150 pages/s: 100k pages would take 11 minutes)
 #   SCRAPY_REPEAT=1     Scrapy runs per start page
 #   SCRAPY_TIMEOUT=120  Scrapy's CLOSESPIDER_TIMEOUT (a safety bound; its rows say when it stopped the crawl)
@@ -49,6 +51,8 @@ SKIP_PEERS="${SKIP_PEERS:-0}"
 SKIP_SPATE="${SKIP_SPATE:-0}"
 SPATE_BUILD="${SPATE_BUILD:-0}"
 SPATE_ARGS="${SPATE_ARGS:-}"
+STATE="${STATE:-1}"
+REPORT="${REPORT:-crawl-latest}"
 SCRAPY_START="${SCRAPY_START:-000001}"
 SCRAPY_REPEAT="${SCRAPY_REPEAT:-1}"
 SCRAPY_TIMEOUT="${SCRAPY_TIMEOUT:-120}"
@@ -218,6 +222,14 @@ for r in $(seq "$REPEAT"); do
         measure "spate crawl, -c $c --per-host $c" "$s" "crawl-spate-$s-c$c-r$r" "$TIMEOUT_S" "$OUT/crawl-spate-$s-c$c-r$r.out" \
           "$SPATE" crawl "$url" -c "$c" --per-host "$c" -q --no-hosts-file "${spate_args[@]+"${spate_args[@]}"}"
       fi
+      if [ "$RUN_SPATE" = 1 ] && [ "$STATE" = 1 ]; then
+        # the same crawl with a journal (fsync'd every second) and records to a file
+        id="crawl-spatestate-$s-c$c-r$r"; rm -rf "$RUN/$id.state" "$OUT/$id.jsonl"
+        measure "spate crawl --state DIR -o FILE, -c $c --per-host $c" "$s" "$id" "$TIMEOUT_S" "$OUT/$id.jsonl" \
+          "$SPATE" crawl "$url" -c "$c" --per-host "$c" -q --no-hosts-file --state "$RUN/$id.state" -o "$OUT/$id.jsonl" \
+          "${spate_args[@]+"${spate_args[@]}"}"
+        rm -rf "$RUN/$id.state"
+      fi
       if [ "$RUN_WGET2" = 1 ]; then
         id="crawl-wget2-$s-c$c-r$r"; rm -f "$OUT/$id.csv"
         measure "wget2 -r -l inf --max-threads=$c" "$s" "$id" "$TIMEOUT_S" "$OUT/$id.csv" \
@@ -279,8 +291,8 @@ python3 "$BENCH/report_crawl.py" "$META" "$TSV" "$SUMMARIES" > "$RAW/report.md"
 echo
 cat "$RAW/report.md"
 if [ "$(wc -l < "$TSV")" -gt 1 ]; then
-  cp "$RAW/report.md" "$RESULTS/crawl-latest.md"
-  log "saved: Benchmarks/results/crawl-latest.md (raw files: ${RAW#"$ROOT"/})"
+  cp "$RAW/report.md" "$RESULTS/$REPORT.md"
+  log "saved: Benchmarks/results/$REPORT.md (raw files: ${RAW#"$ROOT"/})"
 else
-  log "nothing was measured: Benchmarks/results/crawl-latest.md left as it was (report: ${RAW#"$ROOT"/}/report.md)"
+  log "nothing was measured: Benchmarks/results/$REPORT.md left as it was (report: ${RAW#"$ROOT"/}/report.md)"
 fi
