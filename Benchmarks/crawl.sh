@@ -228,6 +228,7 @@ for r in $(seq "$REPEAT"); do
         measure "spate crawl --state DIR -o FILE, -c $c --per-host $c" "$s" "$id" "$TIMEOUT_S" "$OUT/$id.jsonl" \
           "$SPATE" crawl "$url" -c "$c" --per-host "$c" -q --no-hosts-file --state "$RUN/$id.state" -o "$OUT/$id.jsonl" \
           "${spate_args[@]+"${spate_args[@]}"}"
+        [ "$r" = 1 ] && note "journal of $id: $(du -k "$RUN/$id.state/journal" | cut -f1) KiB for $(grep -c '' "$OUT/$id.jsonl") records"
         rm -rf "$RUN/$id.state"
       fi
       if [ "$RUN_WGET2" = 1 ]; then
