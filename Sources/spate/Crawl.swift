@@ -52,6 +52,9 @@ struct Crawl: AsyncParsableCommand {
     @Option(name: .long, help: "CA bundle to verify servers with.") var cacert: String?
     @Flag(name: [.customShort("k"), .long], help: "Do not verify TLS certificates.") var insecure = false
     @Option(name: .long, help: "Proxy URL.") var proxy: String?
+    @Flag(name: .long, help: "Do not read the sitemaps robots.txt lists.") var noSitemaps = false
+    @Option(name: .long, help: "Read this sitemap (XML urlset or index, gzip'd or not, or plain text) from the start (repeatable).")
+    var sitemap: [String] = []
     @Option(name: .long, help: "Keep a crash-safe journal of the crawl in this directory; the same command resumes it (after Ctrl-C, kill -9, a full disk).")
     var state: String?
     @Option(name: .long, help: "With --state: seconds between checkpoints (journal and records fsync'd; records are written at checkpoints).")
@@ -70,6 +73,9 @@ struct Crawl: AsyncParsableCommand {
         guard !(http11 && http2) else { throw ValidationError("--http1.1 and --http2 exclude each other") }
         guard !run.ordered else { throw ValidationError("--ordered is not supported by crawl (records follow the crawl)") }
         for h in header where !h.contains(":") { throw ValidationError("header '\(h)' is not 'Name: value'") }
+        for s in sitemap where !(s.hasPrefix("http://") || s.hasPrefix("https://")) {
+            throw ValidationError("--sitemap '\(s)' is not an http(s) URL")
+        }
         guard syncInterval > 0 else { throw ValidationError("--sync-interval must be positive") }
     }
 
@@ -92,6 +98,7 @@ struct Crawl: AsyncParsableCommand {
             ("sort_query", String(sortQuery)),
             ("guards", "url_length=\(maxURLLength) repeated_segments=\(maxRepeatedSegments) query_params=\(maxQueryParams) outlinks=\(maxOutlinks)"),
             ("records", "links=\(links) headers=\(headers)"),
+            ("sitemaps", (noSitemaps ? "not from robots.txt" : "from robots.txt") + (sitemap.isEmpty ? "" : "; " + sitemap.joined(separator: " "))),
         ]
     }
 
@@ -140,6 +147,8 @@ struct Crawl: AsyncParsableCommand {
         c.extraction.forms = forms
         c.extraction.maxLinks = maxOutlinks
         c.recordLinks = links
+        c.sitemapsFromRobots = !noSitemaps && !ignoreRobots
+        c.sitemaps = sitemap
 
         // Arguments that are URLs (and not files) are seeds themselves.
         var paths: [String] = []
@@ -162,6 +171,11 @@ struct Crawl: AsyncParsableCommand {
             names.insert("<arguments>", at: 0)
         }
         defer { if let temp { unlink(temp) } }
+        // Only --sitemap: no seed list, and no waiting for stdin.
+        if paths.isEmpty && !sitemap.isEmpty {
+            paths = ["/dev/null"]
+            names = ["<none>"]
+        }
         c.includeSource = paths.count > 1
 
         // --state: open (or resume) before anything runs; a directory of another crawl is refused.

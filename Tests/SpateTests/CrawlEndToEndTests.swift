@@ -18,7 +18,7 @@ import Testing
     static let sites = [
         "basic", "other", "robots-rules", "robots-404", "robots-500", "robots-slow", "robots-redirect",
         "robots-toomany", "robots-delay", "calendar", "session", "repeat", "farm", "slow", "ratelimited",
-        "big", "dead",
+        "big", "dead", "sitemap", "sitemap-big",
     ]
 
     // MARK: - Fixtures and runs

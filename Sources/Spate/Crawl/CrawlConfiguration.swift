@@ -58,6 +58,10 @@ public struct CrawlConfiguration: Sendable {
     public var extraction = LinkExtractionOptions()
     /// Write the extracted links in each record (`--links`).
     public var recordLinks = false
+    /// Read the sitemaps robots.txt lists (`Sitemap:` lines).
+    public var sitemapsFromRobots = true
+    /// Sitemaps to read from the start (`--sitemap URL`).
+    public var sitemaps: [String] = []
 
     public init() {}
 }

@@ -125,6 +125,7 @@ public actor Crawler {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             completion = c
             restore()
+            sitemapSeeds()
             feed.start { [self] line in
                 hub.execute { self.assumeIsolated { $0.seed(line) } }
             } done: { [self] in
@@ -385,21 +386,24 @@ public actor Crawler {
 
     private func start(_ entry: FrontierEntry, _ host: HostState, now: UInt64) {
         let job = entry.job
-        let reader = entry.isRobots ? nil : PageReader(options: configuration.extraction)
+        let reader = entry.isRobots || entry.isSitemap ? nil : PageReader(options: configuration.extraction)
         let collector = entry.isRobots ? BodyCollector(limit: Self.robotsBytes) : nil
+        let sitemap = entry.isSitemap ? SitemapConsumer() : nil
         let url = FetchURL(full: entry.url.requestURL, display: entry.url.display, scheme: entry.url.scheme,
                            host: entry.url.hostForConnect, port: entry.url.effectivePort)
         var overrides = FetchOverrides()
         // Pages: redirects become new URLs (scope, robots and dedupe apply). robots.txt:
-        // up to five redirects are followed (RFC 9309 §2.3.1.2).
-        overrides.followRedirects = entry.isRobots
+        // up to five redirects are followed (RFC 9309 §2.3.1.2); sitemaps too.
+        overrides.followRedirects = entry.isRobots || entry.isSitemap
         overrides.maxRedirects = 5
-        overrides.consumer = reader ?? collector
+        overrides.consumer = reader ?? collector ?? sitemap
+        // A sitemap may be 50 MiB uncompressed (the protocol's limit; the reader stops there).
+        if entry.isSitemap { overrides.maxBody = max(fetcher.configuration.maxBody, SitemapLimits().maxBytes) }
         var running = Running(entry: entry, host: host, task: nil, startedAt: now, robots: lastDecision, timer: nil)
         let fetcher = self.fetcher
         running.task = Task(executorPreference: hub.taskExecutor) { [self] in
             let outcome = await fetcher.fetch(url, overrides: overrides)
-            await self.finished(job, outcome, reader, collector)
+            await self.finished(job, outcome, reader, collector, sitemap)
         }
         if let jt = configuration.jobTimeout {
             running.timer = hub.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in
@@ -415,7 +419,8 @@ public actor Crawler {
 
     // MARK: - Completion
 
-    private func finished(_ job: Int, _ outcome: FetchOutcome, _ reader: PageReader?, _ collector: BodyCollector?) {
+    private func finished(_ job: Int, _ outcome: FetchOutcome, _ reader: PageReader?, _ collector: BodyCollector?,
+                          _ sitemap: SitemapConsumer?) {
         guard let run = inflight.removeValue(forKey: job) else { return }   // written at a stop
         if let t = run.timer { hub.cancel(t) }
         let now = monotonicNanos()
@@ -476,6 +481,9 @@ public actor Crawler {
             }
             if entry.isRobots {
                 fields.append(("robots", robotsFetched(host, .success(status), collector, now: now)))
+                if (200..<300).contains(status) { robotsSitemaps(entry, host) }
+            } else if entry.isSitemap {
+                fields.append(("sitemap", sitemapFields(entry, status: status, outcome: outcome, sitemap: sitemap)))
             } else {
                 var title: JSONValue = .null
                 fields += pageFields(entry, status: status, outcome: outcome, reader: reader, title: &title)
@@ -547,13 +555,89 @@ public actor Crawler {
         frontier.update(host, now: now)
     }
 
+    // MARK: - Sitemaps
+
+    /// The sitemaps robots.txt lists, admitted as sitemap jobs (scope, robots, dedupe).
+    private func robotsSitemaps(_ robotsEntry: FrontierEntry, _ host: HostState) {
+        guard configuration.sitemapsFromRobots, case let .known(robots) = host.robots else { return }
+        var drops: [String: Int] = [:]
+        for raw in robots.rules.sitemaps {
+            _ = consider(raw, base: robotsEntry.url, depth: robotsEntry.depth, parent: robotsEntry, via: Discovery(.robots),
+                         nofollow: false, drops: &drops, sitemap: true)
+        }
+        countDrops(drops)
+    }
+
+    /// `--sitemap URL`s, admitted before the first seed (a resumed crawl has them already).
+    private func sitemapSeeds() {
+        for raw in configuration.sitemaps {
+            guard case let .success(url) = CrawlURL.parse(raw) else { continue }
+            scope.addSeed(url)
+            let canonical = canonicalKey(url)
+            let fingerprint = URLFingerprint.of(canonical)
+            guard seen.insert(fingerprint) else { continue }
+            admittedPages += 1
+            let job = nextJob
+            nextJob += 1
+            count { $0.jobs += 1 }
+            var e = FrontierEntry(job: job, url: url, depth: 0, parent: nil, via: Discovery(.seed), canonical: canonical, input: raw)
+            e.isSitemap = true
+            journalAdmit(e, fingerprint: fingerprint)
+            enqueue(e)
+        }
+    }
+
+    /// A sitemap arrived: its entries are admitted like links (a sitemap index's as further
+    /// sitemaps, at the index's depth; a urlset's or a text sitemap's as pages one deeper).
+    private func sitemapFields(_ entry: FrontierEntry, status: Int, outcome: FetchOutcome, sitemap: SitemapConsumer?) -> JSONValue {
+        guard let sitemap, (200..<300).contains(status) else { return .null }
+        let summary = sitemap.finish()
+        let entries = sitemap.drain()
+        var drops: [String: Int] = [:]
+        var inScope = 0, new = 0
+        let base = outcome.finalURL.flatMap { u -> CrawlURL? in
+            if case let .success(c) = CrawlURL.parse(u.full) { return c }
+            return nil
+        } ?? entry.url
+        let index = summary.kind == .sitemapindex
+        for e in entries {
+            let r = consider(e.loc, base: base, depth: index ? entry.depth : entry.depth + 1, parent: entry,
+                             via: Discovery(.sitemap), nofollow: false, drops: &drops, sitemap: index)
+            if r.inScope { inScope += 1 }
+            if r.status == "new" { new += 1 }
+        }
+        countDrops(drops)
+        count {
+            $0.events["sitemaps_read", default: 0] += 1
+            $0.events["sitemap_entries", default: 0] += entries.count
+        }
+        var f: [(String, JSONValue)] = [
+            ("kind", summary.kind.map { .string($0.rawValue) } ?? .null),
+            ("gzip", .bool(summary.gzip)),
+            ("entries", .int(entries.count)),
+            ("in_scope", .int(inScope)),
+            ("new", .int(new)),
+            ("truncated", summary.truncated.map { .string($0.rawValue) } ?? .null),
+        ]
+        if let e = summary.error {
+            f.append(("error", .object([("type", .string(e.code.rawValue)), ("message", .string(e.message))])))
+        } else {
+            f.append(("error", .null))
+        }
+        return .object(f)
+    }
+
+    private func countDrops(_ drops: [String: Int]) {
+        if !drops.isEmpty { count { s in for (k, v) in drops { s.drops[k, default: 0] += v } } }
+    }
+
     // MARK: - Links
 
     private func pageFields(_ entry: FrontierEntry, status: Int, outcome: FetchOutcome, reader: PageReader?,
                             title: inout JSONValue) -> [(String, JSONValue)] {
         var links: [JSONValue] = []
         var drops: [String: Int] = [:]
-        defer { if !drops.isEmpty { count { s in for (k, v) in drops { s.drops[k, default: 0] += v } } } }
+        defer { countDrops(drops) }
         var total = 0, inScope = 0, new = 0
         let page = reader?.finish()
         if let t = page?.title { title = .string(HTMLTitle.collapse(t)) }
@@ -617,7 +701,7 @@ public actor Crawler {
 
     /// Decides a link's fate and admits it when it is new, in scope and within limits.
     private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool,
-                          drops: inout [String: Int]) -> LinkFate {
+                          drops: inout [String: Int], sitemap: Bool = false) -> LinkFate {
         let url: CrawlURL
         switch CrawlURL.parse(raw, base: base) {
         case .failure(.unsupportedScheme):
@@ -650,8 +734,9 @@ public actor Crawler {
         let job = nextJob
         nextJob += 1
         count { $0.jobs += 1 }
-        let entry = FrontierEntry(job: job, url: url, depth: depth, parent: parent.url.display, via: via,
+        var entry = FrontierEntry(job: job, url: url, depth: depth, parent: parent.url.display, via: via,
                                   canonical: canonical, input: display)
+        entry.isSitemap = sitemap
         journalAdmit(entry, fingerprint: fingerprint)
         enqueue(entry)
         return LinkFate(status: "new", url: url, inScope: true)
@@ -722,7 +807,7 @@ public actor Crawler {
         guard let state else { return }
         state.journal.append(.admit(JournalEntry.Admit(
             job: e.job, fingerprint: fingerprint, origin: e.url.origin, depth: e.depth, parent: e.parent, via: e.via.kind,
-            tag: e.via.tag, attribute: e.via.attribute, isRobots: e.isRobots, url: e.url.href, canonical: e.canonical,
+            tag: e.via.tag, attribute: e.via.attribute, isRobots: e.isRobots, isSitemap: e.isSitemap, url: e.url.href, canonical: e.canonical,
             input: e.input, file: e.source?.file, line: e.source?.line)))
     }
 
@@ -769,6 +854,7 @@ public actor Crawler {
                                   via: Discovery(a.via, tag: a.tag, attribute: a.attribute), canonical: a.canonical, input: a.input,
                                   source: a.file.map { InputLine(text: a.input, file: $0, line: a.line ?? 0) })
             e.isRobots = a.isRobots
+            e.isSitemap = a.isSitemap
             guard case let .success(url) = CrawlURL.parse(a.url) else {
                 finishWithoutFetch(e, type: FetchError.Code.invalidURL.rawValue, message: "the journal's URL '\(a.url)' no longer parses")
                 continue
@@ -829,6 +915,7 @@ public actor Crawler {
         if entry.canonical.isEmpty { w.raw("null") } else { w.string(entry.canonical) }
         w.byte(UInt8(ascii: ",")); w.key("robots"); robots.write(to: &w)
         if entry.isRobots { w.byte(UInt8(ascii: ",")); w.raw("\"robots_txt\":true") }
+        if entry.isSitemap { w.byte(UInt8(ascii: ",")); w.raw("\"sitemap\":true") }
         w.byte(UInt8(ascii: "}"))
     }
 }

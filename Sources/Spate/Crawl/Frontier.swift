@@ -32,6 +32,9 @@ struct FrontierEntry {
     /// 1 for the first try; retries go back to the front of their host's queue.
     var attempt = 1
     var isRobots = false
+    /// A sitemap (from robots.txt, `--sitemap`, or a sitemap index): its entries are
+    /// admitted like links when it arrives.
+    var isSitemap = false
 }
 
 /// What the crawler knows about a host's robots.txt.

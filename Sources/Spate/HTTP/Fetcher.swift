@@ -25,6 +25,8 @@ struct FetchOverrides: Sendable {
     var maxRedirects: Int? = nil
     /// Receives each hop's body as it arrives.
     var consumer: BodyConsumer? = nil
+    /// Another body cap for this fetch (the crawler's sitemaps: 50 MiB).
+    var maxBody: Int? = nil
 }
 
 /// Receives response bodies as they arrive, on the hub, without buffering them whole
@@ -91,7 +93,8 @@ public actor Fetcher {
         var attempts = 0
         let savePath = saveName.flatMap { name in configuration.saveDirectory.map { $0 + "/" + name } }
         while true {
-            let hop = await fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer)
+            let hop = await fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer,
+                                     maxBody: overrides.maxBody)
             attempts += hop.attempts
             guard case let .success(r) = hop.result else {
                 return FetchOutcome(result: .failure(hop.result.failureValue!), status: nil, bytes: 0, attempts: attempts)
@@ -139,7 +142,10 @@ public actor Fetcher {
     }
 
     /// One URL, with retries: resolve, wait for a per-host slot, transfer.
-    private func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?, consumer: BodyConsumer?) async -> Hop {
+    private func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?, consumer: BodyConsumer?,
+                          maxBody: Int? = nil) async -> Hop {
+        var options = configuration
+        if let maxBody { options.maxBody = maxBody }
         var attempt = 0
         var dnsMs = 0.0
         while true {
@@ -158,7 +164,7 @@ public actor Fetcher {
                     return Hop(result: .failure(FetchError(.cancelled, "cancelled")), attempts: attempt, dnsMs: dnsMs)
                 }
                 let request = TransferRequest(url: url, address: url.hostIsLiteral ? nil : list[0], method: method,
-                                              headers: configuration.headers, body: body, options: configuration, savePath: savePath,
+                                              headers: configuration.headers, body: body, options: options, savePath: savePath,
                                               consumer: consumer)
                 let r = await transfer(request)
                 releaseSlot(url.origin)

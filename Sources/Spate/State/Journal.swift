@@ -30,6 +30,7 @@ enum JournalEntry: Equatable {
         var tag: String?
         var attribute: String?
         var isRobots: Bool
+        var isSitemap = false
         var url: String
         var canonical: String
         var input: String
@@ -64,7 +65,7 @@ enum JournalEntry: Equatable {
             field(a.via.rawValue)
             optional(a.tag)
             optional(a.attribute)
-            field(a.isRobots ? "r" : "p")
+            field(a.isRobots ? "r" : (a.isSitemap ? "s" : "p"))
             field(a.url)
             field(a.canonical)
             field(a.input)
@@ -130,8 +131,8 @@ enum JournalEntry: Equatable {
                   let parent = optional(f[4]), let via = Discovery.Kind(rawValue: f[5]),
                   let tag = optional(f[6]), let attribute = optional(f[7]), let file = optional(f[12]) else { return nil }
             return .admit(Admit(job: job, fingerprint: fingerprint, origin: f[2], depth: depth, parent: parent, via: via,
-                                tag: tag, attribute: attribute, isRobots: f[8] == "r", url: f[9], canonical: f[10],
-                                input: f[11], file: file, line: Int(f[13])))
+                                tag: tag, attribute: attribute, isRobots: f[8] == "r", isSitemap: f[8] == "s", url: f[9],
+                                canonical: f[10], input: f[11], file: file, line: Int(f[13])))
         case "N":
             guard f.count == 3, let job = int(0), let fingerprint = fp(1) else { return nil }
             return .noFetch(job: job, fingerprint: fingerprint, record: Array(f[2].utf8))
