@@ -585,6 +585,7 @@ public actor Crawler {
             journalAdmit(e, fingerprint: fingerprint)
             enqueue(e)
         }
+        pump()
     }
 
     /// A sitemap arrived: its entries are admitted like links (a sitemap index's as further
@@ -600,7 +601,9 @@ public actor Crawler {
             return nil
         } ?? entry.url
         let index = summary.kind == .sitemapindex
-        for e in entries {
+        // The protocol does not nest indexes: an index listed in an index is read, not followed.
+        let followed = index && entry.via.kind == .sitemap ? [] : entries
+        for e in followed {
             let r = consider(e.loc, base: base, depth: index ? entry.depth : entry.depth + 1, parent: entry,
                              via: Discovery(.sitemap), nofollow: false, drops: &drops, sitemap: index)
             if r.inScope { inScope += 1 }

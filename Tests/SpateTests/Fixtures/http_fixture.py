@@ -117,6 +117,64 @@ ratelimited   / links /p1.html /p2.html /p3.html; the first /p1.html (since /__r
               429 with Retry-After: 1, later ones 200
 big           / links /n/000.html; /n/III.html (000..499) links /n/((I+1)%500) then
               (7I+3)%500, (13I+11)%500, (31I+7)%500, (97I+41)%500, (I*I+5)%500: 500 pages reachable
+""" + """
+Sitemap sites (A = http://sitemap.crawl.test:PORT, B = http://sitemap-big.crawl.test:PORT;
+other.crawl.test is another host, out of scope for a crawl seeded on these):
+sitemap  /robots.txt  User-agent: * / Disallow: /private/ / Sitemap: A/sitemap_index.xml /
+                      Sitemap: A/sitemap.txt / Sitemap: A/broken.xml /
+                      Sitemap: http://other.crawl.test:PORT/sitemap.xml (out of scope)
+         /            links /linked-1.html /linked-2.html only (every page below is a leaf)
+         /sitemap_index.xml  application/xml <sitemapindex> (default xmlns, <?xml?>, a comment):
+                      A/sitemap1.xml (lastmod 2024-01-01), A/sitemap2.xml.gz, A/sitemap3.xml,
+                      A/sitemap.txt (also in robots.txt), A/private/sitemap-hidden.xml (robots.txt
+                      disallows it), http://other.crawl.test:PORT/sitemap-other.xml (out of scope)
+         /sitemap1.xml  application/xml <urlset>, entries in order: A/only-sitemap-1.html (lastmod
+                      2024-02-03, a changefreq), "  A/linked-1.html  " (whitespace; also linked from /),
+                      A/q?x=1&amp;y=2 (-> /q?x=1&y=2), <![CDATA[A/cdata.html]]>, A/private/secret.html
+                      (robots.txt disallows it), A/a/a/a/a/trap.html (trap guard: repeated segments),
+                      http://other.crawl.test:PORT/x.html (out of scope), A/only-sitemap-1b.html (its
+                      <image:image><image:loc>A/img/never.jpg</image:loc> is not an entry)
+         /sitemap2.xml.gz  application/x-gzip, no Content-Encoding (gzip'd <urlset>, reaches the client
+                      still compressed): A/only-sitemap-2.html, A/linked-2.html (also linked from /)
+         /sitemap3.xml  application/xml with Content-Encoding: gzip (always; curl decodes it), prefixed
+                      tags <sm:urlset xmlns:sm=...><sm:url><sm:loc>: A/only-sitemap-3.html,
+                      A/only&#45;sitemap&#x2D;3b.html (-> A/only-sitemap-3b.html)
+         /sitemap.txt   text/plain: A/only-text.html, a blank line, A/linked-1.html, "not a url"
+                      (skipped), http://other.crawl.test:PORT/y.html (out of scope); no final newline
+         /broken.xml    application/xml, malformed: <url> A/before-break.html, then <url> A/broken-entry.html
+                      whose end tag breaks ("</url" then "<<garbage>>"), then <url> A/after-break.html.
+                      The reader stops at the break (malformed): only A/before-break.html is an entry.
+         /private/sitemap-hidden.xml  <urlset>: A/hidden.html (reachable only if robots.txt were ignored)
+         leaves (200 tiny HTML): /linked-1.html /linked-2.html /only-sitemap-1.html /only-sitemap-1b.html
+                      /only-sitemap-2.html /only-sitemap-3.html /only-sitemap-3b.html /only-text.html
+                      /cdata.html /q (any query) /before-break.html /broken-entry.html /after-break.html
+                      /hidden.html /private/secret.html /a/a/a/a/trap.html /img/never.jpg; others 404
+         Crawl of A/ (scope host), sitemaps on (default): requests on sitemap.crawl.test exactly
+                      /robots.txt / /linked-1.html /linked-2.html /sitemap_index.xml /sitemap.txt
+                      /broken.xml /sitemap1.xml /sitemap2.xml.gz /sitemap3.xml /only-sitemap-1.html
+                      /q?x=1&y=2 /cdata.html /only-sitemap-1b.html /only-sitemap-2.html
+                      /only-sitemap-3.html /only-sitemap-3b.html /only-text.html /before-break.html
+                      (19; each once), none on other.crawl.test. Not requested: /private/sitemap-hidden.xml
+                      and /private/secret.html (robots_denied records), /a/a/a/a/trap.html (guard, no
+                      record), /img/never.jpg, /broken-entry.html, /after-break.html, /hidden.html.
+                      Depth (proposed): sitemaps 0 (robots.txt's and the index's children alike),
+                      their pages 1; so with --max-depth 0 exactly /robots.txt / /sitemap_index.xml
+                      /sitemap.txt /broken.xml /sitemap1.xml /sitemap2.xml.gz /sitemap3.xml.
+         With --no-sitemaps: exactly /robots.txt / /linked-1.html /linked-2.html.
+         --sitemap A/sitemap2.xml.gz --no-sitemaps, no seed: exactly /robots.txt /sitemap2.xml.gz
+                      /only-sitemap-2.html /linked-2.html.
+sitemap-big  /robots.txt  User-agent: * / Disallow: (nothing) / Sitemap: B/big.xml / Sitemap: B/bomb.xml.gz
+         /            no links
+         /big.xml     application/xml <urlset> of 50,010 entries B/p/0.html ... B/p/50009.html, made as
+                      it is sent (chunked, 1000 entries a chunk; about 3.4 MB)
+         /bomb.xml.gz application/x-gzip, 60 KiB that inflate to 60 MiB (concatenated gzip members):
+                      <urlset> with B/bomb-1.html and B/bomb-2.html, then 60 MiB of whitespace, then
+                      B/bomb-after.html (beyond the 50 MiB limit: never an entry) and </urlset>
+         /p/N.html (N < 50010), /bomb-1.html /bomb-2.html /bomb-after.html: 200 tiny HTML; others 404
+         Crawl of B/, sitemaps on: exactly /robots.txt / /big.xml /bomb.xml.gz /p/0.html ... /p/49999.html
+                      /bomb-1.html /bomb-2.html (50,006 requests); /big.xml is truncated at 50,000
+                      entries (max_entries), /bomb.xml.gz at 52,428,800 bytes (max_bytes).
+         With --no-sitemaps: exactly /robots.txt /.
 """
 
 
@@ -1193,6 +1251,163 @@ class CrawlSite:
                 self.page("big %03d" % i, link_list(links))
                 return
         self.not_found()
+
+    # -- sitemap sites (see CRAWL_ROUTES; bodies made by the sitemap_* functions below) ---
+
+    def xml(self, body, headers=()):
+        self.h.respond(200, body, "application/xml; charset=utf-8", headers)
+
+    def s_sitemap(self):
+        p, a = self.path, "http://" + self.authority
+        other = "http://other.crawl.test:%s" % self.port()
+        if p == "/robots.txt":
+            self.text(sitemap_robots(a, other))
+        elif p == "/":
+            self.page("sitemap home", link_list(["/linked-1.html", "/linked-2.html"]))
+        elif p == "/sitemap_index.xml":
+            self.xml(sitemap_index(a, other))
+        elif p == "/sitemap1.xml":
+            self.xml(sitemap_one(a, other))
+        elif p == "/sitemap2.xml.gz":
+            self.h.respond(200, gzip.compress(sitemap_two(a).encode(), mtime=0), "application/x-gzip")
+        elif p == "/sitemap3.xml":
+            self.xml(gzip.compress(sitemap_three(a).encode(), mtime=0), [("Content-Encoding", "gzip")])
+        elif p == "/sitemap.txt":
+            self.text(sitemap_text(a, other))
+        elif p == "/broken.xml":
+            self.xml(sitemap_broken(a))
+        elif p == "/private/sitemap-hidden.xml":
+            self.xml(urlset([a + "/hidden.html"]))
+        elif p in SITEMAP_LEAVES:
+            self.leaf()
+        else:
+            self.not_found()
+
+    def s_sitemap_big(self):
+        p, b = self.path, "http://" + self.authority
+        if p == "/robots.txt":
+            self.text("User-agent: *\nDisallow:\n\nSitemap: %s/big.xml\nSitemap: %s/bomb.xml.gz\n" % (b, b))
+        elif p == "/":
+            self.page("sitemap-big home", "<p>no links</p>\n")
+        elif p == "/big.xml":
+            # Made as it is sent: the document is never whole in memory.
+            self.h.start_chunked(ctype="application/xml; charset=utf-8")
+            self.h.send_chunk(URLSET_OPEN.encode())
+            for start in range(0, SITEMAP_BIG_ENTRIES, 1000):
+                end = min(start + 1000, SITEMAP_BIG_ENTRIES)
+                self.h.send_chunk("".join("<url><loc>%s/p/%d.html</loc></url>\n" % (b, i)
+                                          for i in range(start, end)).encode())
+            self.h.send_chunk(b"</urlset>\n")
+            self.h.end_chunked()
+        elif p == "/bomb.xml.gz":
+            self.h.respond(200, sitemap_bomb(b), "application/x-gzip")
+        elif p in ("/bomb-1.html", "/bomb-2.html", "/bomb-after.html"):
+            self.leaf()
+        elif (p.startswith("/p/") and p.endswith(".html") and p[3:-5].isdigit()
+              and int(p[3:-5]) < SITEMAP_BIG_ENTRIES and str(int(p[3:-5])) == p[3:-5]):
+            self.leaf()
+        else:
+            self.not_found()
+
+
+# ---------------------------------------------------------------------------------------
+# Sitemap sites: the documents (A: "http://sitemap.crawl.test:PORT", OTHER: the other host)
+
+URLSET_OPEN = '<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+SITEMAP_BIG_ENTRIES = 50010
+SITEMAP_LEAVES = {
+    "/linked-1.html", "/linked-2.html", "/only-sitemap-1.html", "/only-sitemap-1b.html",
+    "/only-sitemap-2.html", "/only-sitemap-3.html", "/only-sitemap-3b.html", "/only-text.html",
+    "/cdata.html", "/q", "/before-break.html", "/broken-entry.html", "/after-break.html",
+    "/hidden.html", "/private/secret.html", "/a/a/a/a/trap.html", "/img/never.jpg",
+}
+
+
+def urlset(locs):
+    return URLSET_OPEN + "".join("<url><loc>%s</loc></url>\n" % html.escape(u) for u in locs) + "</urlset>\n"
+
+
+def sitemap_robots(a, other):
+    return (
+        "User-agent: *\nDisallow: /private/\n\n"
+        "Sitemap: %s/sitemap_index.xml\nSitemap: %s/sitemap.txt\nSitemap: %s/broken.xml\n"
+        "Sitemap: %s/sitemap.xml\n" % (a, a, a, other)
+    )
+
+
+def sitemap_index(a, other):
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<!-- spate fixture: a sitemap index -->\n"
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        "  <sitemap><loc>%s/sitemap1.xml</loc><lastmod>2024-01-01</lastmod></sitemap>\n"
+        "  <sitemap><loc>%s/sitemap2.xml.gz</loc></sitemap>\n"
+        "  <sitemap><loc>%s/sitemap3.xml</loc></sitemap>\n"
+        "  <sitemap><loc>%s/sitemap.txt</loc></sitemap>\n"
+        "  <sitemap><loc>%s/private/sitemap-hidden.xml</loc></sitemap>\n"
+        "  <sitemap><loc>%s/sitemap-other.xml</loc></sitemap>\n"
+        "</sitemapindex>\n" % (a, a, a, a, a, other)
+    )
+
+
+def sitemap_one(a, other):
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"\n'
+        '        xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">\n'
+        "  <url><loc>%s/only-sitemap-1.html</loc><lastmod>2024-02-03</lastmod><changefreq>daily</changefreq></url>\n"
+        "  <url><loc>\n    %s/linked-1.html  \n  </loc></url>\n"
+        "  <url><loc>%s/q?x=1&amp;y=2</loc></url>\n"
+        "  <url><loc><![CDATA[%s/cdata.html]]></loc></url>\n"
+        "  <url><loc>%s/private/secret.html</loc></url>\n"
+        "  <url><loc>%s/a/a/a/a/trap.html</loc></url>\n"
+        "  <url><loc>%s/x.html</loc></url>\n"
+        "  <url><loc>%s/only-sitemap-1b.html</loc>\n"
+        "    <image:image><image:loc>%s/img/never.jpg</image:loc></image:image></url>\n"
+        "</urlset>\n" % (a, a, a, a, a, a, other, a, a)
+    )
+
+
+def sitemap_two(a):
+    return urlset([a + "/only-sitemap-2.html", a + "/linked-2.html"])
+
+
+def sitemap_three(a):
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<sm:urlset xmlns:sm="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        "  <sm:url><sm:loc>%s/only-sitemap-3.html</sm:loc></sm:url>\n"
+        "  <sm:url><sm:loc>%s/only&#45;sitemap&#x2D;3b.html</sm:loc></sm:url>\n"
+        "</sm:urlset>\n" % (a, a)
+    )
+
+
+def sitemap_text(a, other):
+    return "%s/only-text.html\n\n%s/linked-1.html\nnot a url\n%s/y.html" % (a, a, other)
+
+
+def sitemap_broken(a):
+    return (
+        URLSET_OPEN
+        + "<url><loc>%s/before-break.html</loc></url>\n" % a
+        + "<url><loc>%s/broken-entry.html</loc></url\n<<garbage>>\n" % a
+        + "<url><loc>%s/after-break.html</loc></url>\n</urlset>\n" % a
+    )
+
+
+SITEMAP_FILLER_MEMBER = None
+
+
+def sitemap_bomb(b):
+    """Concatenated gzip members: the head with two entries, 60 x 1 MiB of spaces (each one
+    small member), then a last entry beyond the 50 MiB limit and the end of the urlset."""
+    global SITEMAP_FILLER_MEMBER
+    if SITEMAP_FILLER_MEMBER is None:
+        SITEMAP_FILLER_MEMBER = gzip.compress(b" " * (1 << 20), compresslevel=9, mtime=0)
+    head = URLSET_OPEN + "<url><loc>%s/bomb-1.html</loc></url>\n<url><loc>%s/bomb-2.html</loc></url>\n" % (b, b)
+    tail = "<url><loc>%s/bomb-after.html</loc></url>\n</urlset>\n" % b
+    return (gzip.compress(head.encode(), mtime=0) + SITEMAP_FILLER_MEMBER * 60
+            + gzip.compress(tail.encode(), mtime=0))
 
 
 # ---------------------------------------------------------------------------------------
