@@ -933,7 +933,10 @@ extension CrawlEndToEndTests {
             try await f.crawl([f.url("basic", "/")], ["--links"]),
             try await f.crawl([f.url("robots-500", "/"), "http://127.0.0.1:1/dead", "mailto:x@y.z", f.url("basic", "/"), f.url("basic", "/")],
                               ["--retries", "0"]),
+            try await f.crawl([f.url("sitemap", "/")]),
         ]
+        let sitemapProperties = Set(try #require((valueProperties["sitemap"] as? [String: Any])?["properties"] as? [String: Any]).keys)
+        var sitemapRecords = 0
         var seenTypes: Set<String> = []
         var records = 0
         for run in runs {
@@ -950,6 +953,10 @@ extension CrawlEndToEndTests {
                 if let v = r["value"] as? Record {
                     let vk = Set(v.keys)
                     #expect(vk.isSubset(of: Set(valueProperties.keys)), "value fields outside the schema: \(vk.subtracting(Set(valueProperties.keys)))")
+                    if let sm = v["sitemap"] as? Record {
+                        sitemapRecords += 1
+                        #expect(Set(sm.keys) == sitemapProperties, "value.sitemap fields: \(sm.keys.sorted())")
+                    }
                     for link in (v["links"] as? [Record]) ?? [] {
                         #expect(Set(link.keys).isSubset(of: linkProperties), "link fields outside the schema: \(link.keys)")
                         if let s = link["status"] as? String { #expect(linkStatuses.contains(s), "link status \(s) not in the schema") }
@@ -958,6 +965,7 @@ extension CrawlEndToEndTests {
             }
         }
         #expect(records > 30)
+        #expect(sitemapRecords >= 6, "sitemap records checked: \(sitemapRecords)")
         // The shapes that matter all appeared.
         for t in ["robots_unreachable", "connect_refused", "protocol_denied", "duplicate"] {
             #expect(seenTypes.contains(t), "no \(t) record in \(seenTypes)")
