@@ -34,9 +34,10 @@ struct Inflater: ~Copyable {
         guard var at = input.baseAddress, input.count > 0 else { return }
         var left = input.count
         var out = [UInt8](repeating: 0, count: 32 * 1024)
-        while left > 0 {
+        while true {
             if finished {
-                // Another gzip member follows the first.
+                // Another gzip member follows the first (or only trailing bytes are left).
+                guard left > 0 else { return }
                 if cspate_inflate_reset(z) != 0 { throw .corrupt("reset failed") }
                 finished = false
             }
@@ -55,14 +56,15 @@ struct Inflater: ~Copyable {
             switch rc {
             case 1: // Z_STREAM_END
                 finished = true
-            case 0: // Z_OK
+                continue
+            case 0, -5: // Z_OK, Z_BUF_ERROR (no progress without more input or room)
                 break
-            case -5: // Z_BUF_ERROR: no progress possible; needs more input
-                if consumed == 0 && made == 0 { return }
             default:
                 throw .corrupt(Inflater.message(rc))
             }
-            if consumed == 0 && made == 0 && !finished { return }
+            // A full output buffer may mean more output is pending even with no input left.
+            if made == out.count { continue }
+            if left == 0 || (consumed == 0 && made == 0) { return }
         }
     }
 
