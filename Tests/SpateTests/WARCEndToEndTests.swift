@@ -189,6 +189,43 @@ import Testing
         #expect(byURI[lines[1]]?["content_encoding"] as? String == "gzip")
         #expect(byURI[lines[2]]?["transfer_encoding"] as? String == "chunked")
         #expect(byURI[lines[6]]?["content_encoding"] as? String == "deflate")
+        // Over --max-body (100000): archived up to the write that passed the limit, no further.
+        let cut = byURI[lines[5]]?["decoded_length"] as? Int ?? -1
+        #expect(cut > 100_000 && cut <= 100_000 + 64 * 1024, "truncated body stored \(cut) bytes")
+    }
+
+    /// A response cut short is archived as far as it came, marked WARC-Truncated; every try of
+    /// a retried URL is archived.
+    @Test func truncatedResponsesAndRetriesAreArchived() async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let dir = try Self.tempDir("trunc")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = UUID().uuidString
+        let lines = [
+            f.http.url("/slow-body?ms=400&chunks=10&size=100"),                   // 0 --max-time passes mid-body
+            f.http.url("/reset-mid-body?ms=50"),                                  // 1 reset after 1000 bytes
+            f.http.url("/retry-after?key=\(key)&fail=1&after=0&code=503"),        // 2 503, then 200
+        ]
+        let result = try await f.run(lines, ["--ordered", "--max-time", "0.5", "--retries", "1", "--warc", dir + "/t.warc.gz"])
+        let map = try FetchEndToEndTests.byJob(try FetchEndToEndTests.records(result))
+        #expect(FetchEndToEndTests.exceptionType(map[0]) == "timeout", "\(String(describing: map[0]))")
+        #expect(FetchEndToEndTests.exceptionType(map[1]) == "reset", "\(String(describing: map[1]))")
+        #expect(FetchEndToEndTests.value(map[2])?["attempts"] as? Int == 2)
+        let files = try Self.warcFiles(dir)
+        let responses = try Self.checkStructure(try Self.warcio(files: files), files: files)
+        // The timed-out and the reset transfer are retried too (--retries 1): two tries each.
+        let slow = responses.filter { $0["target_uri"] as? String == lines[0] }
+        let reset = responses.filter { $0["target_uri"] as? String == lines[1] }
+        let retried = responses.filter { $0["target_uri"] as? String == lines[2] }
+        #expect(slow.count == 2 && slow.allSatisfy { $0["truncated"] as? String == "time" }, "\(slow)")
+        #expect(reset.count == 2 && reset.allSatisfy { $0["truncated"] as? String == "disconnect" }, "\(reset)")
+        // As far as they came: part of the body, not all of it.
+        for (r, full) in slow.map({ ($0, 1000) }) + reset.map({ ($0, 100_000) }) {
+            let length = r["decoded_length"] as? Int ?? -1
+            #expect(length > 0 && length < full, "stored \(length) of \(full) bytes: \(r)")
+        }
+        #expect(retried.compactMap { $0["status"] as? Int } == [503, 200] && retried.allSatisfy { !($0["truncated"] is String) })
     }
 
     /// bytes, body_sha256, title and the saved body are the same with and without --warc
