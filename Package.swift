@@ -24,7 +24,7 @@ let package = Package(
             name: "spate",
             dependencies: ["Spate", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "SpateTests", dependencies: ["Spate", "CSpate"], exclude: ["Fixtures/http_fixture.py"]),
+        .testTarget(name: "SpateTests", dependencies: ["Spate", "CSpate"], exclude: ["Fixtures/http_fixture.py", "Fixtures/warc_check.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -164,26 +164,23 @@ const int cspate_CURL_CSELECT_IN = CURL_CSELECT_IN;
 const int cspate_CURL_CSELECT_OUT = CURL_CSELECT_OUT;
 const int cspate_CURL_CSELECT_ERR = CURL_CSELECT_ERR;
 
-void *cspate_sha256_new(void) {
+void *cspate_digest_new(int algorithm) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) { EVP_MD_CTX_free(ctx); return NULL; }
+    const EVP_MD *md = algorithm == 1 ? EVP_sha1() : EVP_sha256();
+    if (ctx && EVP_DigestInit_ex(ctx, md, NULL) != 1) { EVP_MD_CTX_free(ctx); return NULL; }
     return ctx;
 }
-void cspate_sha256_update(void *ctx, const void *data, size_t len) {
+void cspate_digest_update(void *ctx, const void *data, size_t len) {
     if (ctx) EVP_DigestUpdate((EVP_MD_CTX *)ctx, data, len);
 }
-void cspate_sha256_final_hex(void *ctx, char out[65]) {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[32];
+unsigned int cspate_digest_final(void *ctx, unsigned char out[64]) {
     unsigned int n = 0;
-    out[0] = 0;
-    if (!ctx) return;
-    EVP_DigestFinal_ex((EVP_MD_CTX *)ctx, md, &n);
+    if (!ctx) return 0;
+    EVP_DigestFinal_ex((EVP_MD_CTX *)ctx, out, &n);
     EVP_MD_CTX_free((EVP_MD_CTX *)ctx);
-    for (unsigned int i = 0; i < n && i < 32; i++) { out[2*i] = hex[md[i] >> 4]; out[2*i+1] = hex[md[i] & 15]; }
-    out[2*n] = 0;
+    return n;
 }
-void cspate_sha256_free(void *ctx) { if (ctx) EVP_MD_CTX_free((EVP_MD_CTX *)ctx); }
+void cspate_digest_free(void *ctx) { if (ctx) EVP_MD_CTX_free((EVP_MD_CTX *)ctx); }
 
 // ---- Public Suffix List ----------------------------------------------------------
 #include <libpsl.h>
@@ -219,24 +216,6 @@ const char *cspate_psl_source(void) {
     pthread_once(&cspate_psl_once, cspate_psl_init);
     return cspate_psl_desc;
 }
-
-// ---- SHA-1 ------------------------------------------------------------------------
-void *cspate_sha1_new(void) {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) { EVP_MD_CTX_free(ctx); return NULL; }
-    return ctx;
-}
-void cspate_sha1_update(void *ctx, const void *data, size_t len) {
-    if (ctx) EVP_DigestUpdate((EVP_MD_CTX *)ctx, data, len);
-}
-void cspate_sha1_final(void *ctx, unsigned char out[20]) {
-    unsigned int n = 0;
-    memset(out, 0, 20);
-    if (!ctx) return;
-    EVP_DigestFinal_ex((EVP_MD_CTX *)ctx, out, &n);
-    EVP_MD_CTX_free((EVP_MD_CTX *)ctx);
-}
-void cspate_sha1_free(void *ctx) { if (ctx) EVP_MD_CTX_free((EVP_MD_CTX *)ctx); }
 
 // ---- zlib -------------------------------------------------------------------------
 #include <zlib.h>

@@ -18,6 +18,7 @@ struct Crawl: AsyncParsableCommand {
 
     @OptionGroup var run: RunOptions
     @OptionGroup var dns: DNSOptions
+    @OptionGroup var warc: WARCOptions
 
     @Option(name: .long, help: "Follow links this many hops from a seed at most (default: no limit).") var maxDepth: Int?
     @Option(name: .long, help: "Admit at most this many URLs (seeds included) in all.") var maxPages: Int?
@@ -200,6 +201,12 @@ struct Crawl: AsyncParsableCommand {
 
         let (reader, hub, resolver) = try await Runner.start(
             files: paths, names: names, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
+        do {
+            f.warc = try warc.open(command: "spate crawl", info: [WARCWriter.Field("robots", ignoreRobots ? "ignore" : "obey")])
+        } catch {
+            hub.shutdown()
+            throw error
+        }
         let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: f)
         let crawler: Crawler
         do {
@@ -220,6 +227,6 @@ struct Crawl: AsyncParsableCommand {
                     + "run the same command to resume.\n").utf8))
             }
         }
-        throw ExitCode(status.rawValue)
+        throw ExitCode(WARCOptions.close(f.warc, command: "spate crawl", status: status.rawValue))
     }
 }

@@ -14,6 +14,7 @@ struct Fetch: AsyncParsableCommand {
 
     @OptionGroup var run: RunOptions
     @OptionGroup var dns: DNSOptions
+    @OptionGroup var warc: WARCOptions
 
     @Flag(name: [.customShort("L"), .customLong("location")], help: "Follow redirects (hop by hop, each hop resolved and checked).")
     var location = false
@@ -85,12 +86,18 @@ struct Fetch: AsyncParsableCommand {
         let outputFD = try run.openOutput()
         let (reader, hub, resolver) = try await Runner.start(
             files: run.files, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
+        do {
+            c.warc = try warc.open(command: "spate fetch", info: [WARCWriter.Field("robots", "ignore")])
+        } catch {
+            hub.shutdown()
+            throw error
+        }
         let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: c)
         var job = FetchJob(fetcher: fetcher)
         job.matchStatus = match
         job.filterStatus = filter
         let status = await Runner.execute(kind: job, options: run.batchOptions, reader: reader, hub: hub, outputFD: outputFD,
                                           command: "spate fetch", unit: "URLs", quiet: run.quiet)
-        throw ExitCode(status.rawValue)
+        throw ExitCode(WARCOptions.close(c.warc, command: "spate fetch", status: status.rawValue))
     }
 }

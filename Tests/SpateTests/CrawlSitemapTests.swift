@@ -95,6 +95,38 @@ import Testing
         #expect(run.paths("sitemap").sorted() == (["/robots.txt", "/"] + Self.sitemapFiles).sorted(), "\(run.describe)")
     }
 
+    /// `crawl --warc`: every fetch — robots.txt, sitemaps (a gzip file among them), pages —
+    /// is archived, warcio reads it all back, and each record's `value.warc` lands on the
+    /// response record of its URL.
+    @Test func crawlWithWARCArchivesEveryFetch() async throws {
+        let f = try C.Fixtures()
+        defer { f.stop() }
+        let dir = try WARCEndToEndTests.tempDir("crawl")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = try await f.crawl([f.url("sitemap", "/")], ["--warc", dir + "/crawl.warc.gz"])
+        C.checkInvariants(run)
+        let files = try WARCEndToEndTests.warcFiles(dir)
+        #expect(files == [dir + "/crawl-00000.warc.gz"])
+        let fetched = run.records.filter { C.value($0) != nil }
+        #expect(fetched.count == run.paths("sitemap").count, "one fetched record per request")
+        var locations: [(String, Int)] = []
+        var urls: [String] = []
+        for r in fetched {
+            let w = try #require(C.value(r)?["warc"] as? Record, "no value.warc in \(r)")
+            locations.append((w["file"] as? String ?? "", w["offset"] as? Int ?? -1))
+            urls.append(C.value(r)?["final_url"] as? String ?? "")
+        }
+        let report = try WARCEndToEndTests.warcio(files: files, locations: locations)
+        let responses = try WARCEndToEndTests.checkStructure(report, files: files)
+        #expect(responses.count == fetched.count, "\(responses.count) response records for \(fetched.count) fetches")
+        let located = try #require(report["locations"] as? [Record])
+        for (i, url) in urls.enumerated() {
+            #expect(located[i]["type"] as? String == "response" && located[i]["target_uri"] as? String == url, "\(url): \(located[i])")
+        }
+        #expect(responses.contains { $0["target_uri"] as? String == f.url("sitemap", "/sitemap2.xml.gz") })
+        #expect(responses.contains { $0["target_uri"] as? String == f.url("sitemap", "/robots.txt") })
+    }
+
     @Test func oversizedSitemapsStopAtTheProtocolLimits() async throws {
         let f = try C.Fixtures()
         defer { f.stop() }

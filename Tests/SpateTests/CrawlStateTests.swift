@@ -119,9 +119,9 @@ import Testing
         var finished = false
         var rng = SystemRandomNumberGenerator()
         for round in 0..<10 {
-            // A small per-host delay stretches the crawl over a few seconds: time to kill it.
-            let p = try c.start(["--delay", "0.004"])
-            let wait = Double.random(in: 0.3...1.2, using: &rng)
+            // One request at a time, 5 ms apart: the crawl takes at least 2.5 s, time to kill it.
+            let p = try c.start(["--per-host", "1", "--delay", "0.005"])
+            let wait = Double.random(in: 0.3...1.0, using: &rng)
             try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
             kill(p.pid, SIGKILL)
             let r = await p.finish(timeLimit: 30)
@@ -140,7 +140,7 @@ import Testing
             if finished { break }
         }
         #expect(kills >= 2, "the crawl was killed \(kills) times (too fast to test?)")
-        if !finished { try await Self.resumeToTheEnd(c, f, recorded: recorded, logAt: logAt, ["--delay", "0.004"]) }
+        if !finished { try await Self.resumeToTheEnd(c, f, recorded: recorded, logAt: logAt) }
         try Self.checkComplete(c, f)
     }
 

@@ -99,7 +99,7 @@ import Testing
         let properties = Set(try #require(value["properties"] as? [String: Any]).keys)
         let required = Set(try #require(value["required"] as? [String]))
         // Every field the spec promises is required, and the optional ones are exactly these.
-        #expect(properties.subtracting(required) == ["headers", "saved"])
+        #expect(properties.subtracting(required) == ["headers", "saved", "warc"])
         for field in ["url", "final_url", "status", "http_version", "ip", "port", "redirects", "content_type",
                       "content_length", "bytes", "title", "body_sha256", "timings"] {
             #expect(required.contains(field), "\(field) missing from the fetch schema")

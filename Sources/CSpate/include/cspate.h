@@ -78,12 +78,13 @@ int cspate_multi_next_done(CURLM *m, CURL **easy, CURLcode *result);
 /// curl_multi_socket_action with CURL_SOCKET_TIMEOUT.
 CURLMcode cspate_multi_timeout_action(CURLM *m, int *running);
 
-// ---- SHA-256 through OpenSSL's EVP (SHA-NI where the CPU has it) -------------------
-void *cspate_sha256_new(void);
-void cspate_sha256_update(void *ctx, const void *data, size_t len);
-/// Writes 64 lowercase hex digits and a NUL to out, and frees ctx.
-void cspate_sha256_final_hex(void *ctx, char out[65]);
-void cspate_sha256_free(void *ctx);
+// ---- Message digests through OpenSSL's EVP (SHA-NI where the CPU has it) ----------
+/// algorithm: 0 = SHA-256 (body_sha256), 1 = SHA-1 (WARC digests). NULL on failure.
+void *cspate_digest_new(int algorithm);
+void cspate_digest_update(void *ctx, const void *data, size_t len);
+/// Writes the digest to out, frees ctx, and returns the digest's length (0 for a NULL ctx).
+unsigned int cspate_digest_final(void *ctx, unsigned char out[64]);
+void cspate_digest_free(void *ctx);
 
 extern const int cspate_CURL_POLL_IN;
 extern const int cspate_CURL_POLL_OUT;
@@ -100,13 +101,6 @@ extern const int cspate_CURL_CSELECT_ERR;
 const char *cspate_psl_registrable_domain(const char *host);
 /// Which list is in use: "file:<path>" or "builtin", and its date; for the record.
 const char *cspate_psl_source(void);
-
-// ---- SHA-1 (WARC digests) through OpenSSL's EVP -----------------------------------
-void *cspate_sha1_new(void);
-void cspate_sha1_update(void *ctx, const void *data, size_t len);
-/// Writes the 20-byte digest to out, and frees ctx.
-void cspate_sha1_final(void *ctx, unsigned char out[20]);
-void cspate_sha1_free(void *ctx);
 
 // ---- zlib (gzip'd sitemaps, raw bodies for WARC, gzip'd WARC records) --------------
 /// A streaming inflater that accepts gzip and zlib streams (windowBits 15+32); NULL on

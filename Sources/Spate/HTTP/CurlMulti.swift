@@ -93,7 +93,27 @@ final class CurlMulti: HubSource {
         cspate_easy_set_header(h, curlHeaderCallback, nil)
         if let list = headerList { cspate_easy_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
         cspate_easy_setopt_str(h, CURLOPT_USERAGENT, o.userAgent)
-        cspate_easy_setopt_str(h, CURLOPT_ACCEPT_ENCODING, "")      // all curl can decode
+        if o.warc == nil {
+            cspate_easy_setopt_str(h, CURLOPT_ACCEPT_ENCODING, "")      // all curl can decode
+        } else {
+            // Archiving (WARC is all-or-nothing per Fetcher, so a pooled handle never changes
+            // mode): curl hands over the body as received — chunked framing kept
+            // (CURLOPT_HTTP_TRANSFER_DECODING 0: curl 7.88 still parses the chunks to find the
+            // body's end, and writes them through raw), content coding kept
+            // (CURLOPT_HTTP_CONTENT_DECODING 0) — and spate decodes it itself (RawCapture), so
+            // only the codings spate can decode are offered.
+            // https://curl.se/libcurl/c/CURLOPT_HTTP_TRANSFER_DECODING.html
+            // https://curl.se/libcurl/c/CURLOPT_HTTP_CONTENT_DECODING.html
+            cspate_easy_setopt_str(h, CURLOPT_ACCEPT_ENCODING, "gzip, deflate")
+            cspate_easy_setopt_long(h, CURLOPT_HTTP_TRANSFER_DECODING, 0)
+            cspate_easy_setopt_long(h, CURLOPT_HTTP_CONTENT_DECODING, 0)
+            // The request exactly as sent comes only through the debug callback
+            // (CURLINFO_HEADER_OUT, CURLINFO_DATA_OUT), which curl calls only when VERBOSE is
+            // on; with a DEBUGFUNCTION set, nothing goes to stderr.
+            // https://curl.se/libcurl/c/CURLOPT_DEBUGFUNCTION.html
+            cspate_easy_set_debug(h, curlDebugCallback, nil)
+            cspate_easy_setopt_long(h, CURLOPT_VERBOSE, 1)
+        }
         cspate_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(o.connectTimeout * 1000))
         cspate_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(o.maxTime * 1000))
         cspate_easy_setopt_long(h, CURLOPT_HTTP_VERSION, o.httpVersion.curlValue)
@@ -116,6 +136,7 @@ final class CurlMulti: HubSource {
         cspate_easy_setopt_ptr(h, CURLOPT_PRIVATE, me)
         cspate_easy_setopt_ptr(h, CURLOPT_WRITEDATA, me)
         cspate_easy_setopt_ptr(h, CURLOPT_HEADERDATA, me)
+        if t.capture != nil { cspate_easy_setopt_ptr(h, CURLOPT_DEBUGDATA, me) }
         cspate_easy_setopt_ptr(h, CURLOPT_ERRORBUFFER, t.errorBuffer)
         if let address = r.address {
             // "host:port:address:port": curl connects there and never resolves the name
@@ -154,6 +175,7 @@ final class CurlMulti: HubSource {
         cspate_easy_setopt_ptr(h, CURLOPT_PRIVATE, nil)
         cspate_easy_setopt_ptr(h, CURLOPT_WRITEDATA, nil)
         cspate_easy_setopt_ptr(h, CURLOPT_HEADERDATA, nil)
+        if configuration.warc != nil { cspate_easy_setopt_ptr(h, CURLOPT_DEBUGDATA, nil) }
     }
 
     // MARK: - Callbacks and loop
@@ -266,6 +288,16 @@ private let curlWriteCallback: cspate_data_cb = { ptr, size, nmemb, userdata in
     let n = size * nmemb
     let t = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
     return t.received(UnsafeRawBufferPointer(start: ptr, count: n)) ? n : 0
+}
+
+/// Archiving only: the request as sent (header block, then any body). Every other kind of
+/// debug information (text, incoming data, TLS) is ignored; a handle between transfers has
+/// no DEBUGDATA and is ignored too.
+private let curlDebugCallback: cspate_debug_cb = { _, type, data, size, userdata in
+    guard let userdata, let data, type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT else { return 0 }
+    Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue().capture?
+        .sent(header: type == CURLINFO_HEADER_OUT, UnsafeRawBufferPointer(start: data, count: size))
+    return 0
 }
 
 private let curlHeaderCallback: cspate_data_cb = { ptr, size, nmemb, userdata in

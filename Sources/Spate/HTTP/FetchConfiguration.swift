@@ -44,6 +44,10 @@ public struct FetchConfiguration: Sendable {
     public var insecure = false
     /// Scheme for lines without one ("example.org" → "https://example.org/").
     public var defaultScheme = "https"
+    /// When set, every exchange that got a response is archived: its `request` and `response`
+    /// records, raw, as they crossed the wire (README, "WARC output"). Fixed for the life of a
+    /// ``Fetcher``: curl's handles are configured for it once.
+    public var warc: WARCWriter? = nil
 
     public init() {}
 }

@@ -40,9 +40,9 @@ public struct FetchJob: JobKind {
         let (url, job) = work
         var saveName: String? = nil
         if fetcher.configuration.saveDirectory != nil {
-            var h = SHA256()
+            var h = Digest(.sha256)
             h.update(Array(url.display.utf8))
-            saveName = "\(job)-\(h.finalize().prefix(16)).body"
+            saveName = "\(job)-\(h.hex().prefix(16)).body"
         }
         let o = await fetcher.fetch(url, saveName: saveName)
         var outcome: JobOutcome

@@ -166,8 +166,16 @@ public actor Fetcher {
                 let request = TransferRequest(url: url, address: url.hostIsLiteral ? nil : list[0], method: method,
                                               headers: configuration.headers, body: body, options: options, savePath: savePath,
                                               consumer: consumer)
-                let r = await transfer(request)
+                var r = await transfer(request)
                 releaseSlot(url.origin)
+                if let exchange = r.exchange, let writer = configuration.warc {
+                    // Every exchange that got a response is archived: each hop, each try.
+                    r.exchange = nil
+                    switch await writer.archive(exchange) {
+                    case let .success(location): r.warc = location
+                    case let .failure(e): if r.error == nil { r.error = FetchError(.writeError, e.message) }
+                    }
+                }
                 if let e = r.error {
                     outcome = .failure(e)
                 } else {
@@ -292,6 +300,7 @@ public actor Fetcher {
             fields.append(("headers", .array(r.headers.map { .array([.string($0.0), .string($0.1)]) })))
         }
         if let saved = r.savedPath { fields.append(("saved", .string(saved))) }
+        if let warc = r.warc { fields.append(("warc", warc.json)) }
         return .object(fields)
     }
 }

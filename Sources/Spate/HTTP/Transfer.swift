@@ -29,6 +29,10 @@ struct TransferResult: Sendable {
     var head: [UInt8] = []
     var connect = 0.0, tls = 0.0, ttfb = 0.0, total = 0.0
     var savedPath: String?
+    /// The exchange as it crossed the wire, for WARC (archiving runs only; any response).
+    var exchange: WARCExchange?
+    /// Where the exchange's response record was written.
+    var warc: WARCLocation?
 
     func header(_ name: String) -> String? {
         headers.last(where: { asciiCaseInsensitiveEqual($0.0, name) })?.1
@@ -52,14 +56,18 @@ final class Transfer: @unchecked Sendable {
     /// CURLOPT_ERRORBUFFER: curl keeps the pointer, so it is not a Swift array.
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     var result = TransferResult()
-    var hasher = SHA256()
+    var hasher = Digest(.sha256)
     var overLimit = false
     var saveFD: Int32 = -1
     var saveErrno: Int32 = 0
+    /// The raw exchange, when archiving (`FetchConfiguration.warc`); nil otherwise, and then
+    /// nothing below costs more than this one check.
+    let capture: RawCapture?
     static let headBytes = 256 * 1024
 
     init(_ request: TransferRequest) {
         self.request = request
+        capture = request.options.warc.map { RawCapture(spoolDirectory: $0.directory, maxBody: request.options.maxBody) }
         errorBuffer[0] = 0
     }
 
@@ -69,9 +77,16 @@ final class Transfer: @unchecked Sendable {
         if saveFD >= 0 { close(saveFD) }
     }
 
+    /// Body bytes from curl's write callback: decoded ones, or raw ones when archiving (the
+    /// capture keeps them and hands the decoded bytes on).
+    func received(_ data: UnsafeRawBufferPointer) -> Bool {
+        if let capture { return capture.body(data) { decoded($0) } }
+        return decoded(data)
+    }
+
     /// Body bytes (decoded): counted against the cap, hashed, the head kept for the title,
     /// streamed to the save file.
-    func received(_ data: UnsafeRawBufferPointer) -> Bool {
+    private func decoded(_ data: UnsafeRawBufferPointer) -> Bool {
         result.bytes += data.count
         if result.bytes > request.options.maxBody {
             overLimit = true
@@ -89,12 +104,7 @@ final class Transfer: @unchecked Sendable {
                 saveFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
                 if saveFD < 0 { saveErrno = errno; return false }
             }
-            var off = 0
-            while off < data.count {
-                let n = write(saveFD, data.baseAddress! + off, data.count - off)
-                if n < 0 { if errno == EINTR { continue }; saveErrno = errno; return false }
-                off += n
-            }
+            if !writeAll(saveFD, data) { saveErrno = errno; return false }
         }
         return true
     }
@@ -106,21 +116,14 @@ final class Transfer: @unchecked Sendable {
     /// final response's headers are kept — all of them with `--headers`, else the few the
     /// record uses (no String is made for the rest).
     func headerLine(_ data: UnsafeRawBufferPointer) {
-        var n = data.count
-        while n > 0 && (data[n - 1] == 0x0A || data[n - 1] == 0x0D) { n -= 1 }
-        if n >= 5 && data[0] == UInt8(ascii: "H") && data[1] == UInt8(ascii: "T") && data[2] == UInt8(ascii: "T")
-            && data[3] == UInt8(ascii: "P") && data[4] == UInt8(ascii: "/") {
+        capture?.headerLine(data)
+        if isHTTPStatusLine(data) {
             result.headers.removeAll(keepingCapacity: true)
             return
         }
-        guard let colon = data[..<n].firstIndex(of: UInt8(ascii: ":")) else { return }
-        let name = UnsafeRawBufferPointer(rebasing: data[..<colon])
+        guard let (name, value) = headerField(data) else { return }
         if !request.options.includeHeaders && !Transfer.wanted.contains(where: { asciiCaseInsensitiveEqual(name, $0) }) { return }
-        var v = colon + 1
-        while v < n && (data[v] == 0x20 || data[v] == 0x09) { v += 1 }
-        var e = n
-        while e > v && (data[e - 1] == 0x20 || data[e - 1] == 0x09) { e -= 1 }
-        result.headers.append((String(decoding: name, as: UTF8.self), String(decoding: data[v..<e], as: UTF8.self)))
+        result.headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
     }
 
     /// Reads curl's info after CURLMSG_DONE.
@@ -153,7 +156,7 @@ final class Transfer: @unchecked Sendable {
         result.tls = appconnect > 0 ? max(0, appconnect - result.connect) : 0
         result.ttfb = ms(CURLINFO_STARTTRANSFER_TIME_T)
         result.total = ms(CURLINFO_TOTAL_TIME_T)
-        result.sha256 = hasher.finalize()
+        result.sha256 = hasher.hex()
         if saveFD >= 0 {
             close(saveFD)
             saveFD = -1
@@ -170,11 +173,52 @@ final class Transfer: @unchecked Sendable {
                                           curlCode: Int(rc.rawValue), curlMessage: String(cString: curl_easy_strerror(rc)))
             } else if saveErrno != 0 {
                 result.error = FetchError(.writeError, "--save \(request.savePath ?? ""): \(String(cString: strerror(saveErrno)))")
+            } else if let capture, capture.overRawLimit {
+                result.error = FetchError(.bodyTooLarge, "raw body over \(capture.rawLimit) bytes (2 × --max-body + 1 MiB, archiving); transfer aborted",
+                                          curlCode: Int(rc.rawValue), curlMessage: String(cString: curl_easy_strerror(rc)))
+            } else if let capture, capture.spool.failure != 0 {
+                result.error = FetchError(.writeError, "--warc: spooling the body: \(String(cString: strerror(capture.spool.failure)))")
             } else {
                 result.error = FetchError.curl(rc, errorBuffer: buffer)
             }
+        } else if let failure = capture?.decodeFailure {
+            result.error = FetchError(.decodeError, failure)
+        }
+        if let capture {
+            result.exchange = capture.exchange(url: request.url, ip: result.ip, status: result.status,
+                                               truncated: rc == CURLE_OK ? nil : Self.truncation(result.error?.code))
         }
     }
+
+    /// `WARC-Truncated` for a transfer that failed after its response headers.
+    private static func truncation(_ code: FetchError.Code?) -> String {
+        switch code {
+        case .bodyTooLarge: "length"
+        case .timeout: "time"
+        case .reset: "disconnect"
+        default: "unspecified"
+        }
+    }
+}
+
+/// "HTTP/…": a status line, which starts a new response (after a 1xx, or a proxy's answer
+/// to CONNECT).
+func isHTTPStatusLine(_ data: UnsafeRawBufferPointer) -> Bool {
+    data.count >= 5 && data[0] == UInt8(ascii: "H") && data[1] == UInt8(ascii: "T") && data[2] == UInt8(ascii: "T")
+        && data[3] == UInt8(ascii: "P") && data[4] == UInt8(ascii: "/")
+}
+
+/// A header line's name and value (surrounding whitespace and the line end trimmed), as
+/// slices of the line; nil for a line without a colon.
+func headerField(_ data: UnsafeRawBufferPointer) -> (name: Slice<UnsafeRawBufferPointer>, value: Slice<UnsafeRawBufferPointer>)? {
+    var n = data.count
+    while n > 0 && (data[n - 1] == 0x0A || data[n - 1] == 0x0D) { n -= 1 }
+    guard let colon = data[..<n].firstIndex(of: UInt8(ascii: ":")) else { return nil }
+    var v = colon + 1
+    while v < n && (data[v] == 0x20 || data[v] == 0x09) { v += 1 }
+    var e = n
+    while e > v && (data[e - 1] == 0x20 || data[e - 1] == 0x09) { e -= 1 }
+    return (data[..<colon], data[v..<e])
 }
 
 /// ASCII case-insensitive comparison (header names), without lowercasing copies.
