@@ -219,7 +219,9 @@ struct Crawl: AsyncParsableCommand {
         let status = await Runner.supervise(crawler, hub: hub, command: "spate crawl", unit: "pages", quiet: run.quiet,
                                             interrupt: { crawler.stop(.interrupted) }, run: { await crawler.run() })
         if let state {
-            if let failure = crawler.stateFailure {
+            if crawler.stoppedBecause == .outputClosed {
+                // A closed pipe ends the run quietly (exit 141); the journal stays consistent.
+            } else if let failure = crawler.stateFailure {
                 FileHandle.standardError.write(Data(("spate crawl: --state: \(failure). The journal is consistent up to its last "
                     + "checkpoint: make room and run the same command to resume.\n").utf8))
             } else if crawler.stoppedBecause == .interrupted || crawler.stoppedBecause == .joinTimeout {

@@ -150,7 +150,8 @@ public actor Crawler {
             return true
         }
         guard first else { return }
-        feed.stop(drain: (reason == .interrupted || reason == .joinTimeout))
+        // With --state, unread seed lines stay for the next run (the journal counts them).
+        feed.stop(drain: (reason == .interrupted || reason == .joinTimeout) && state == nil)
         hub.execute { self.assumeIsolated { $0.stopOnHub(reason) } }
     }
 

@@ -128,6 +128,7 @@ public final class CrawlState: @unchecked Sendable {
         }
         r.journalCut = cut
         self.journal = journal
+        Self.syncDirectory(directory)
         self.seen = seenSet
 
         // The output: cut a torn last line; records after the last durable checkpoint are
@@ -153,6 +154,7 @@ public final class CrawlState: @unchecked Sendable {
                 }
             }
             lseek(fd, off_t(end), SEEK_SET)
+            Self.syncDirectory((outputPath as NSString).deletingLastPathComponent.isEmpty ? "." : (outputPath as NSString).deletingLastPathComponent)
             outputFD = fd
             outputOffset = end
         } else {
@@ -170,7 +172,7 @@ public final class CrawlState: @unchecked Sendable {
         let r = resume
         guard r.resumed else { return nil }
         if r.complete && r.pending.isEmpty && r.pendingRecords.isEmpty {
-            return "the crawl in \(directory) is complete (\(r.recorded) records): nothing to do"
+            return "the crawl in \(directory) is complete (\(r.recorded) records written): nothing to do but seed lines added since, if any"
         }
         var s = "resuming from \(directory): \(r.recorded) records written, \(r.pending.count + r.pendingRecords.count) jobs pending, "
             + "\(r.seedsTaken) seed lines taken"
@@ -243,6 +245,12 @@ public final class CrawlState: @unchecked Sendable {
 
     static let format = "spate-crawl-state/1"
 
+    /// Makes new files' directory entries durable (the journal, the output).
+    private static func syncDirectory(_ directory: String) {
+        let dfd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
     private static func writeMeta(_ identity: [(String, String)], to path: String, directory: String) throws(StateError) {
         var crawl: [String: String] = [:]
         for (k, v) in identity { crawl[k] = v }
@@ -257,7 +265,6 @@ public final class CrawlState: @unchecked Sendable {
         guard fsync(fd) == 0 else { let e = errno; close(fd); throw .io("fsync \(tmp)", e) }
         close(fd)
         guard rename(tmp, path) == 0 else { throw .io("rename \(tmp)", errno) }
-        let dfd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        syncDirectory(directory)
     }
 }
