@@ -249,6 +249,12 @@ import Testing
         #expect(other.stderrText.contains("different crawl") && other.stderrText.contains("scope"), "\(other.stderrText)")
         let fewer = try await SpateProcess(c.arguments(["--max-pages", "10"])).finish(timeLimit: 30)
         #expect(fewer.status == 2 && fewer.stderrText.contains("max_pages"), "\(fewer.stderrText)")
+        // Other seeds: refused too.
+        let otherSeeds = try TempFile(lines: [f.url("big", "/n/001.html")], name: "state-other-seeds")
+        defer { otherSeeds.remove() }
+        let moved = try await SpateProcess(f.args(["--state", c.dir, "-o", c.out, "--max-pages", "20", otherSeeds.path]))
+            .finish(timeLimit: 30)
+        #expect(moved.status == 2 && moved.stderrText.contains("seed_files"), "\(moved.stderrText)")
 
         // The same command again: complete, nothing fetched, nothing written.
         let again = try await SpateProcess(c.arguments(["--max-pages", "20"])).finish(timeLimit: 30)
