@@ -160,16 +160,7 @@ private final class BlockWriter: @unchecked Sendable {
     private func write(_ block: [UInt8]) -> Int32? { writeFully(fd, block) }
 }
 
-/// write(2) until done; the errno on failure.
+/// write(2) until done (``writeAll(_:_:)``); the errno on failure.
 func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
-    var off = 0
-    while off < bytes.count {
-        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            return errno
-        }
-        off += n
-    }
-    return nil
+    bytes.withUnsafeBytes { writeAll(fd, $0) } ? nil : errno
 }
