@@ -202,7 +202,12 @@ struct Crawl: AsyncParsableCommand {
         let (reader, hub, resolver) = try await Runner.start(
             files: paths, names: names, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
         do {
-            f.warc = try warc.open(command: "spate crawl", info: [WARCWriter.Field("robots", ignoreRobots ? "ignore" : "obey")])
+            // With --state the WARC series continues across runs (never replaced).
+            f.warc = try warc.open(command: "spate crawl", info: [WARCWriter.Field("robots", ignoreRobots ? "ignore" : "obey")],
+                                   continuing: state != nil)
+            if let note = f.warc?.continuation?.summary, !run.quiet {
+                FileHandle.standardError.write(Data("spate crawl: \(note)\n".utf8))
+            }
         } catch {
             hub.shutdown()
             throw error

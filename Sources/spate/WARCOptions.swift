@@ -6,7 +6,7 @@ import Spate
 /// `--warc FILE` and `--warc-max-size BYTES`, shared by `spate fetch` and `spate crawl`.
 struct WARCOptions: ParsableArguments {
     @Option(name: .customLong("warc"), help: ArgumentHelp(
-        "Archive every exchange as WARC 1.1 (request and response records, raw, each record gzip'd); FILE out.warc.gz writes out-00000.warc.gz, out-00001.warc.gz, ...",
+        "Archive every exchange as WARC 1.1 (request and response records, raw, each record gzip'd); FILE out.warc.gz writes out-00000.warc.gz, out-00001.warc.gz, ... (crawl --state: after the files already there, whose last one loses a torn record).",
         valueName: "file"))
     var file: String?
 
@@ -22,8 +22,10 @@ struct WARCOptions: ParsableArguments {
     /// Opens the first WARC file and writes its `warcinfo` record (nil without `--warc`):
     /// `command` names the subcommand (`spate fetch`); `info` adds warcinfo fields such as
     /// `robots`. A file that cannot be created is a usage error (exit 2), before anything is
-    /// fetched.
-    func open(command: String, info: [WARCWriter.Field] = []) throws -> WARCWriter? {
+    /// fetched. `continuing` (a crawl with `--state`) keeps the files of earlier runs and cuts
+    /// a torn record off the last one instead of replacing them: the writer's `continuation`
+    /// says what it found.
+    func open(command: String, info: [WARCWriter.Field] = [], continuing: Bool = false) throws -> WARCWriter? {
         guard let file else { return nil }
         var fields = [WARCWriter.Field("command", command),
                       WARCWriter.Field("command-line", CommandLine.arguments.map(Self.quoted).joined(separator: " "))]
@@ -35,7 +37,8 @@ struct WARCOptions: ParsableArguments {
         fields += info
         do {
             return try WARCWriter(path: file, maxFileSize: maxSize,
-                                  software: "spate/\(SpateCommand.configuration.version) (libcurl multi, c-ares)", info: fields)
+                                  software: "spate/\(SpateCommand.configuration.version) (libcurl multi, c-ares)", info: fields,
+                                  existing: continuing ? .continue : .replace)
         } catch {
             throw ValidationError("\(error)")
         }

@@ -105,6 +105,33 @@ import Testing
         #expect(again.isEmpty, "requested again after their records were written: \(again.prefix(10))", sourceLocation: sourceLocation)
     }
 
+    /// Sends `signal` to `pid` once `ready()` holds (polled every 10 ms, for 60 s at most) and
+    /// `delay` seconds after. On a thread of its own, not the cooperative pool: with the whole
+    /// suite on two cores the pool can be busy for seconds, long enough for a crawl meant to be
+    /// killed mid-way to finish first.
+    static func signal(_ signal: Int32, _ pid: Int32, after delay: Double, when ready: (@Sendable () -> Bool)? = nil) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                let deadline = Date().addingTimeInterval(60)
+                while let ready, !ready(), Date() < deadline { usleep(10_000) }
+                if delay > 0 { usleep(useconds_t(delay * 1e6)) }
+                kill(pid, signal)
+                done.resume()
+            }
+        }
+    }
+
+    /// Kills the crawl with SIGKILL (see ``signal(_:_:after:when:)``) and waits for it;
+    /// `killed` false if it had finished before (successfully, or that is an issue).
+    static func killNine(_ p: SpateProcess, round: Int, after delay: Double, when ready: (@Sendable () -> Bool)? = nil,
+                         sourceLocation: SourceLocation = #_sourceLocation) async -> (result: SpateProcess.Result, killed: Bool)
+    {
+        await signal(SIGKILL, p.pid, after: delay, when: ready)
+        let r = await p.finish(timeLimit: 30)
+        if r.exited { #expect(r.status == 0, "round \(round): \(EndToEndTests.describe(r))", sourceLocation: sourceLocation) }
+        return (r, !r.exited)
+    }
+
     // MARK: - Tests
 
     @Test func killNineAtRandomPointsThenResume() async throws {
@@ -121,17 +148,8 @@ import Testing
         for round in 0..<10 {
             // One request at a time, 5 ms apart: the crawl takes at least 2.5 s, time to kill it.
             let p = try c.start(["--per-host", "1", "--delay", "0.005"])
-            let wait = Double.random(in: 0.3...1.0, using: &rng)
-            try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
-            kill(p.pid, SIGKILL)
-            let r = await p.finish(timeLimit: 30)
-            if r.exited {
-                // It finished before the kill.
-                #expect(r.status == 0, "round \(round): \(EndToEndTests.describe(r))")
-                finished = true
-            } else {
-                kills += 1
-            }
+            let (_, killed) = await Self.killNine(p, round: round, after: Double.random(in: 0.3...1.0, using: &rng))
+            if killed { kills += 1 } else { finished = true }
             let (urls, count) = try Self.requested(f, since: logAt)
             logAt = count
             let again = urls.filter { recorded.contains($0) }

@@ -66,6 +66,11 @@ struct WARCDate: Sendable, Equatable {
 /// member. Files roll at a size limit: `out.warc.gz` names `out-00000.warc.gz`,
 /// `out-00001.warc.gz`, … (``fileName(for:index:)``).
 ///
+/// With ``Existing/continue`` (a crawl with `--state`, resumed or new) the writer adds to a
+/// series instead of replacing it: files already there are kept, a torn record a crash left at
+/// the end of the last one is cut, and this run's files take the next indices
+/// (``Continuation``).
+///
 /// Thread-safe: one lock around the file, so the two records of an exchange are always
 /// adjacent and in the same file. Records are written with write(2) straight from the
 /// compressor (nothing buffered in user space, so nothing to flush); a failed write
@@ -85,11 +90,53 @@ public final class WARCWriter: Sendable {
         public init(_ name: String, _ value: String) { self.name = name; self.value = value }
     }
 
+    /// What to do with files of the series already there.
+    public enum Existing: Sendable {
+        /// Write from `-00000` on, replacing files of the same names (`spate fetch`, a crawl
+        /// without `--state`).
+        case replace
+        /// Keep them: cut a torn tail off the last one, then write from the next index on.
+        case `continue`
+    }
+
+    /// What ``Existing/continue`` found and did at start.
+    public struct Continuation: Sendable, Equatable {
+        /// The series' files that were there, in index order (the last one possibly cut).
+        public var existing: [String]
+        /// Bytes cut off the end of the last existing file: a record a crash left half-written
+        /// (0 if it ended with a complete record).
+        public var cut: Int
+        /// Where the last existing file stops reading although a complete record follows further
+        /// on: damage inside the file, which is left as it is (nil if none).
+        public var damagedAt: Int?
+        /// The last existing file held no complete record (empty, or only a torn one): it was
+        /// removed and its name is used again.
+        public var removedEmpty: Bool
+        /// The first file this run writes (created with the run's first exchange).
+        public var next: String
+
+        /// A line for stderr; nil when there was nothing to continue from.
+        public var summary: String? {
+            guard let last = existing.last else { return nil }
+            let kept = removedEmpty ? existing.count - 1 : existing.count
+            var s = "--warc: continuing the series: \(kept) file\(kept == 1 ? "" : "s") from earlier runs kept"
+            if cut > 0 && !removedEmpty { s += "; cut \(cut) bytes of a torn record off the end of \(last)" }
+            if removedEmpty { s += "; removed \(last) (\(cut) bytes, no complete record)" }
+            if let damagedAt {
+                s += "; \(last) does not read from byte \(damagedAt) on, but complete records follow: left as it is"
+            }
+            return s + "; this run writes from \(next)"
+        }
+    }
+
     /// The path as given (`out.warc.gz`); the files are ``fileName(for:index:)``.
     public let path: String
     /// A file that has reached this many bytes gets no further exchange: the next one
     /// starts a new file. One exchange is never split, so a file can pass the limit by one.
     public let maxFileSize: Int
+    /// What ``Existing/continue`` found at start; nil with ``Existing/replace``.
+    public let continuation: Continuation?
+    private let existing: Existing
     private let info: [Field]
     private let state: Mutex<State>
     private let queue = DispatchQueue(label: "spate.warc")
@@ -108,17 +155,32 @@ public final class WARCWriter: Sendable {
 
     /// Opens the first file and writes its `warcinfo` record. `info` adds fields after
     /// `software`, `format` and `conformsTo` (the command's configuration).
-    public init(path: String, maxFileSize: Int = 1_000_000_000, software: String, info: [Field] = []) throws(Failure) {
+    ///
+    /// With `existing: .continue`, files of the series already there are kept: the last one is
+    /// checked and a torn tail cut (``continuation`` says what was found), and this run's first
+    /// file, the next index, is created with the first exchange — a run that archives nothing
+    /// (a complete crawl run again) adds no file. A directory that cannot take it is refused here.
+    public init(path: String, maxFileSize: Int = 1_000_000_000, software: String, info: [Field] = [],
+                existing: Existing = .replace) throws(Failure) {
         // A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process:
         // ignored, the write fails with EFBIG and is reported.
         signal(SIGXFSZ, SIG_IGN)
         self.path = path
         self.maxFileSize = maxFileSize
+        self.existing = existing
         self.info = [Field("software", software), Field("format", "WARC File Format 1.1"),
                      Field("conformsTo", "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/")] + info
-        state = Mutex(State())
-        let opened: Failure? = state.withLock { s in self.open(&s) }
-        if let opened { throw opened }
+        switch existing {
+        case .replace:
+            continuation = nil
+            state = Mutex(State())
+            let opened: Failure? = state.withLock { s in self.open(&s) }
+            if let opened { throw opened }
+        case .continue:
+            let (found, index) = try Self.continueSeries(path: path)
+            continuation = found
+            state = Mutex(State(index: index - 1))
+        }
     }
 
     deinit {
@@ -135,6 +197,66 @@ public final class WARCWriter: Sendable {
         }
         let n = String(index)
         return "\(base)-\(String(repeating: "0", count: max(0, 5 - n.count)))\(n).warc.gz"
+    }
+
+    /// The files of the series `path` names that exist, in index order: names that
+    /// ``fileName(for:index:)`` gives for some index, exactly.
+    public static func existingFiles(for path: String) -> [(index: Int, file: String)] {
+        let first = fileName(for: path, index: 0)
+        let directory = (first as NSString).deletingLastPathComponent
+        let name = (first as NSString).lastPathComponent
+        let prefix = String(name.dropLast("00000.warc.gz".count))
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory) else { return [] }
+        var found: [(index: Int, file: String)] = []
+        for entry in names where entry.hasPrefix(prefix) && entry.hasSuffix(".warc.gz") {
+            let digits = entry.dropFirst(prefix.count).dropLast(".warc.gz".count)
+            guard digits.count >= 5, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let index = Int(digits) else { continue }
+            let file = fileName(for: path, index: index)
+            if (file as NSString).lastPathComponent == entry { found.append((index, file)) }
+        }
+        return found.sorted { $0.index < $1.index }
+    }
+
+    /// ``Existing/continue``: finds the series, cuts a torn tail off its last file (a file left
+    /// with no complete record is removed and its index used again), and checks that the
+    /// directory can take a new file.
+    private static func continueSeries(path: String) throws(Failure) -> (Continuation, index: Int) {
+        let found = existingFiles(for: path)
+        var c = Continuation(existing: found.map(\.file), cut: 0, damagedAt: nil, removedEmpty: false, next: "")
+        var index = (found.last?.index ?? -1) + 1
+        if let last = found.last {
+            let fd = Glibc.open(last.file, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { throw Failure(message: "--warc \(last.file): \(String(cString: strerror(errno)))") }
+            defer { Glibc.close(fd) }
+            let scan: GzipMemberScan
+            do { scan = try GzipMemberScan.scan(fd: fd) } catch {
+                throw Failure(message: "--warc \(last.file): reading it back: \(String(cString: strerror(error.errno)))")
+            }
+            switch scan.tail {
+            case .clean: break
+            case .torn:
+                guard ftruncate(fd, off_t(scan.end)) == 0 else {
+                    throw Failure(message: "--warc \(last.file): cutting a torn record: \(String(cString: strerror(errno)))")
+                }
+                c.cut = scan.size - scan.end
+            case .damaged:
+                c.damagedAt = scan.end
+            }
+            if scan.size == 0 || (scan.members == 0 && scan.tail == .torn) {
+                // Nothing whole in it (a crash while its warcinfo was written): not a WARC file.
+                guard unlink(last.file) == 0 else {
+                    throw Failure(message: "--warc \(last.file): removing an empty file: \(String(cString: strerror(errno)))")
+                }
+                c.removedEmpty = true
+                index = last.index
+            }
+        }
+        c.next = fileName(for: path, index: index)
+        let directory = (c.next as NSString).deletingLastPathComponent
+        if access(directory.isEmpty ? "." : directory, W_OK | X_OK) != 0 {
+            throw Failure(message: "--warc \(c.next): \(String(cString: strerror(errno)))")
+        }
+        return (c, index)
     }
 
     /// The files written so far, in order.
@@ -207,11 +329,18 @@ public final class WARCWriter: Sendable {
     // MARK: - Files and records (with the lock held)
 
     /// Opens the next file and writes its `warcinfo`. On failure the state is left as it was
-    /// (no file open), so the next exchange tries the same name again.
+    /// (no file open), so the next exchange tries the same name again. ``Existing/continue``
+    /// never opens a file that exists (O_EXCL): one that appeared since is passed over.
     private func open(_ s: inout State) -> Failure? {
-        let index = s.index + 1
-        let file = Self.fileName(for: path, index: index)
-        let fd = Glibc.open(file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        var index = s.index + 1
+        var file = Self.fileName(for: path, index: index)
+        let flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (existing == .replace ? O_TRUNC : O_EXCL)
+        var fd = Glibc.open(file, flags, 0o644)
+        while fd < 0 && errno == EEXIST && existing == .continue {
+            index += 1
+            file = Self.fileName(for: path, index: index)
+            fd = Glibc.open(file, flags, 0o644)
+        }
         guard fd >= 0 else { return Failure(message: "--warc \(file): \(String(cString: strerror(errno)))") }
         var next = s
         next.fd = fd
@@ -228,7 +357,8 @@ public final class WARCWriter: Sendable {
                       ("WARC-Filename", name), ("Content-Type", "application/warc-fields"),
                       ("WARC-Block-Digest", Digest.warcDigest(block))]
         if let e = record(&next, fields, [block], body: nil) {
-            _ = ftruncate(fd, 0)
+            // Not even the warcinfo: the file is no WARC file, and the next try creates it again.
+            unlink(file)
             Glibc.close(fd)
             return e
         }
