@@ -136,6 +136,37 @@ import Testing
         #expect(r.admittedPerOrigin["http://a.test:80"] == 3)
     }
 
+    /// Records a resumed run finds past the last commit are noted in the journal at once: a
+    /// run after it reads the output only from its own later commit, and must still know them.
+    @Test func recordsFoundByReadingTheOutputStayDoneInTheRunAfterNext() throws {
+        let d = Dir()
+        defer { d.remove() }
+        do { _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output) }
+        // Run 1: jobs 0–2 admitted; record 0 committed, record 1 written, then a kill.
+        var journal: [UInt8] = []
+        for j in 0..<3 { JournalEntry.admit(page(j, fp: UInt64(200 + j))).encode(into: &journal) }
+        let r0 = "{\"job\":0,\"a\":1}\n", r1 = "{\"job\":1,\"a\":1}\n", r2 = "{\"job\":2,\"a\":1}\n"
+        JournalEntry.done([0]).encode(into: &journal)
+        JournalEntry.committed(Int64(r0.utf8.count)).encode(into: &journal)
+        try append(d.path + "/journal", journal)
+        try append(d.output, Array((r0 + r1).utf8))
+        // Run 2: finds record 1 by reading the output; writes record 2 at a checkpoint (D, C).
+        do {
+            // (Only plain values reach #expect: the state, and its lock, must go at the block's end.)
+            let pendingJobs = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output).resume.pending.map(\.job)
+            #expect(pendingJobs == [2])
+            var checkpoint: [UInt8] = []
+            JournalEntry.done([2]).encode(into: &checkpoint)
+            JournalEntry.committed(Int64((r0 + r1 + r2).utf8.count)).encode(into: &checkpoint)
+            try append(d.output, Array(r2.utf8))
+            try append(d.path + "/journal", checkpoint)
+        }
+        // Run 3: nothing pending; record 1 is not fetched (and written) again.
+        let state = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output)
+        #expect(state.resume.pending.isEmpty, "pending: \(state.resume.pending.map(\.job))")
+        #expect(state.resume.recorded == 3)
+    }
+
     @Test func anotherCrawlsStateAndABusyDirectoryAreRefused() throws {
         let d = Dir()
         defer { d.remove() }

@@ -112,6 +112,30 @@ import Testing
         return writer.files
     }
 
+    /// A crash between an exchange's request record and its response record leaves a lone
+    /// request (a complete member) at the end: continuing cuts it, and only it.
+    @Test func continuingCutsALoneRequestRecord() throws {
+        let dir = try ArchiveTests.tempDir("lone-request")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/crawl.warc.gz"
+        let first = try Self.series(path, exchanges: 2, maxFileSize: 1 << 20)
+        #expect(first.count == 1)
+        let before = Self.contents(first[0])
+        let lone = try #require(GzipMemberWriter.compress(Array(
+            "WARC/1.1\r\nWARC-Type: request\r\nWARC-Record-ID: <urn:uuid:0>\r\nContent-Length: 4\r\n\r\nGET \r\n\r\n".utf8)))
+        let handle = try #require(FileHandle(forWritingAtPath: first[0]))
+        handle.seekToEndOfFile()
+        handle.write(Data(lone))
+        try handle.close()
+        let writer = try WARCWriter(path: path, maxFileSize: 1 << 20, software: "spate-test", existing: .continue)
+        let c = try #require(writer.continuation)
+        #expect(c.cut == lone.count, "\(c)")
+        #expect(Self.contents(first[0]) == before, "cut back to the last complete exchange")
+        // A file that ends with a response is left alone.
+        let again = try WARCWriter(path: path, maxFileSize: 1 << 20, software: "spate-test", existing: .continue)
+        #expect(again.continuation?.cut == 0)
+    }
+
     @Test func continuingCutsATornTailAndWritesTheNextFile() throws {
         let dir = try ArchiveTests.tempDir("continue")
         defer { try? FileManager.default.removeItem(atPath: dir) }

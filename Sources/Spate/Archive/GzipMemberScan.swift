@@ -36,6 +36,15 @@ struct GzipMemberScan: Equatable, Sendable {
     /// Where the last of them ends.
     var end: Int
     var tail: Tail
+    /// Where the last complete member starts, and the first bytes it inflates to (a WARC
+    /// record's header: its type).
+    var lastStart = 0
+    var lastHead: [UInt8] = []
+
+    /// Equal when size, members, end and tail are (what a scan found, not how it looked).
+    static func == (a: GzipMemberScan, b: GzipMemberScan) -> Bool {
+        a.size == b.size && a.members == b.members && a.end == b.end && a.tail == b.tail
+    }
 
     /// Scans an open file (read with pread(2); the offset is left alone).
     static func scan(fd: Int32) throws(ReadError) -> GzipMemberScan {
@@ -59,12 +68,17 @@ struct GzipMemberScan: Equatable, Sendable {
 
     private static func scan(_ source: inout Source) throws(ReadError) -> GzipMemberScan {
         var reader = MemberReader()
-        var end = 0, members = 0
+        var end = 0, members = 0, lastStart = 0
+        var lastHead: [UInt8] = []
         while end < source.size, let next = try reader.member(at: end, in: &source) {
             members += 1
+            lastStart = end
+            lastHead = reader.head
             end = next
         }
         var result = GzipMemberScan(size: source.size, members: members, end: end, tail: .clean)
+        result.lastStart = lastStart
+        result.lastHead = lastHead
         guard end < source.size else { return result }
         // A complete member further on means damage inside the file: keep everything.
         var from = end + 1
@@ -143,6 +157,8 @@ struct GzipMemberScan: Equatable, Sendable {
     private struct MemberReader: ~Copyable {
         private let z = cspate_inflate_new(0)
         private var sink = [UInt8](repeating: 0, count: 64 * 1024)
+        /// The first bytes the last member read inflated to.
+        private(set) var head: [UInt8] = []
 
         deinit { cspate_inflate_free(z) }
 
@@ -154,6 +170,7 @@ struct GzipMemberScan: Equatable, Sendable {
             guard try source.fill(at: offset, atLeast: 3) >= 3,
                   source.withBytes(at: offset, { $0[0] == 0x1F && $0[1] == 0x8B && $0[2] == 0x08 }) else { return nil }
             guard cspate_inflate_reset(z) == 0 else { return nil }
+            head.removeAll(keepingCapacity: true)
             var at = offset
             while true {
                 let available = try source.fill(at: at)
@@ -165,6 +182,7 @@ struct GzipMemberScan: Equatable, Sendable {
                     }
                 }
                 at += consumed
+                if head.count < 256 && made > 0 { head += sink[..<min(made, 256 - head.count)] }
                 switch rc {
                 case 1: return at                    // Z_STREAM_END: trailer read and checked
                 case 0, -5:                          // Z_OK, Z_BUF_ERROR: more to come

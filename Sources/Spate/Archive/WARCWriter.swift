@@ -242,6 +242,16 @@ public final class WARCWriter: Sendable {
             case .damaged:
                 c.damagedAt = scan.end
             }
+            // A request record is written just before its response: a crash between the two
+            // leaves a request without its response at the end. Cut it too.
+            var damaged = false
+            if case .damaged = scan.tail { damaged = true }
+            if !damaged, scan.members > 1, Self.isRequestRecord(scan.lastHead) {
+                guard ftruncate(fd, off_t(scan.lastStart)) == 0 else {
+                    throw Failure(message: "--warc \(last.file): cutting a lone request record: \(String(cString: strerror(errno)))")
+                }
+                c.cut = scan.size - scan.lastStart
+            }
             if scan.size == 0 || (scan.members == 0 && scan.tail == .torn) {
                 // Nothing whole in it (a crash while its warcinfo was written): not a WARC file.
                 guard unlink(last.file) == 0 else {
@@ -257,6 +267,12 @@ public final class WARCWriter: Sendable {
             throw Failure(message: "--warc \(c.next): \(String(cString: strerror(errno)))")
         }
         return (c, index)
+    }
+
+    /// Whether an inflated record header is a `request` record's.
+    static func isRequestRecord(_ head: [UInt8]) -> Bool {
+        let text = String(decoding: head, as: UTF8.self)
+        return text.hasPrefix("WARC/") && text.contains("\r\nWARC-Type: request\r\n")
     }
 
     /// The files written so far, in order.
@@ -314,6 +330,18 @@ public final class WARCWriter: Sendable {
         }
     }
 
+    /// Makes what was written so far durable (fdatasync of the current file; finished files
+    /// were synced when they were rolled). A crawl with `--state` calls it at each checkpoint
+    /// before writing the JSON records that point into the archive, so that after a power
+    /// cut no record points at WARC data that never reached the disk. Returns the errno on
+    /// failure.
+    public func sync() -> Int32? {
+        state.withLock { s in
+            guard s.fd >= 0 else { return nil }
+            return fdatasync(s.fd) == 0 ? nil : errno
+        }
+    }
+
     /// Closes the current file. Later writes fail. Safe to call more than once.
     public func close() throws(Failure) {
         let failure: Failure? = state.withLock { s in
@@ -368,6 +396,9 @@ public final class WARCWriter: Sendable {
 
     private func roll(_ s: inout State) -> Failure? {
         if s.fd >= 0 {
+            // A finished file is made durable before the next one starts (crawl --state:
+            // records point into it; see ``sync()``).
+            _ = fdatasync(s.fd)
             let rc = Glibc.close(s.fd)
             s.fd = -1
             if rc != 0 { return Failure(message: "--warc \(s.file): \(String(cString: strerror(errno)))") }

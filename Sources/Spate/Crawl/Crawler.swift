@@ -76,7 +76,7 @@ public actor Crawler {
         if let state {
             let fd = state.outputFD >= 0 ? state.outputFD : outputFD
             let durable = DurableSink(journal: state.journal, outputFD: fd, isFile: state.outputFD >= 0, offset: state.outputOffset,
-                                      interval: syncInterval) { failure in
+                                      interval: syncInterval, warc: fetcher.configuration.warc) { failure in
                 box.crawler?.stateFailed(failure)
             }
             self.durable = durable
@@ -95,7 +95,7 @@ public actor Crawler {
     private nonisolated func stateFailed(_ failure: DurableSink.Failure) {
         let err: Int32
         switch failure {
-        case let .journal(e), let .output(e): err = e
+        case let .journal(e), let .output(e), let .warc(e): err = e
         }
         shared.withLock { $0.stateFailure = failure }
         stop(err == EPIPE ? .outputClosed : .outputFailed, errno: err)
@@ -107,6 +107,7 @@ public actor Crawler {
         switch f {
         case let .journal(e): return "writing the journal in \(state?.directory ?? ""): \(String(cString: strerror(e)))"
         case let .output(e): return "writing records to \(state?.outputPath ?? "stdout"): \(String(cString: strerror(e)))"
+        case let .warc(e): return "syncing the WARC archive: \(String(cString: strerror(e)))"
         }
     }
 

@@ -152,6 +152,14 @@ public final class CrawlState: @unchecked Sendable {
                     guard ftruncate(fd, off_t(valid)) == 0 else { let e = errno; close(fd); throw .io("truncate \(outputPath)", e) }
                     r.outputCut = Int(size - valid)
                 }
+                // Note them in the journal now: the next checkpoint's C entry will lie past
+                // them, and a later resume reads the output only from there.
+                if fsync(fd) != 0 { let e = errno; close(fd); throw .io("fsync \(outputPath)", e) }
+                var note: [UInt8] = []
+                JournalEntry.done(jobs).encode(into: &note)
+                JournalEntry.committed(end).encode(into: &note)
+                if let e = writeFully(journal.fd, note) { close(fd); throw .io("write \(journalPath)", e) }
+                if fsync(journal.fd) != 0 { let e = errno; close(fd); throw .io("fsync \(journalPath)", e) }
             }
             lseek(fd, off_t(end), SEEK_SET)
             Self.syncDirectory((outputPath as NSString).deletingLastPathComponent.isEmpty ? "." : (outputPath as NSString).deletingLastPathComponent)

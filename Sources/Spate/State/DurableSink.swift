@@ -24,9 +24,12 @@ final class DurableSink: RecordEmitter, @unchecked Sendable {
     enum Failure: Sendable {
         case journal(Int32)
         case output(Int32)
+        case warc(Int32)
     }
 
     private let journal: JournalFile
+    /// The crawl's WARC archive: synced before the records that point into it are written.
+    private let warc: WARCWriter?
     private let outputFD: Int32
     private let isFile: Bool
     private let interval: Double
@@ -41,9 +44,10 @@ final class DurableSink: RecordEmitter, @unchecked Sendable {
     private var started = false
     static let earlyBytes = 4 << 20
 
-    init(journal: JournalFile, outputFD: Int32, isFile: Bool, offset: Int64, interval: Double,
+    init(journal: JournalFile, outputFD: Int32, isFile: Bool, offset: Int64, interval: Double, warc: WARCWriter? = nil,
          onError: @escaping @Sendable (Failure) -> Void) {
         self.journal = journal
+        self.warc = warc
         self.outputFD = outputFD
         self.isFile = isFile
         self.offset = offset
@@ -138,6 +142,7 @@ final class DurableSink: RecordEmitter, @unchecked Sendable {
             if fsync(journal.fd) != 0 { fail(.journal(errno)); return }
         }
         guard !h.records.isEmpty else { return }
+        if let warc, let e = warc.sync() { fail(.warc(e)); return }
         if let e = writeFully(outputFD, h.records) { fail(.output(e)); return }
         if isFile && fsync(outputFD) != 0 { fail(.output(errno)); return }
         offset += Int64(h.records.count)
