@@ -15,8 +15,9 @@ import Testing
         .admit(admit),
         .admit(JournalEntry.Admit(job: 0, fingerprint: nil, origin: "https://b.test:443", depth: 0, parent: nil, via: .robots,
                                   tag: nil, attribute: nil, isRobots: true, url: "https://b.test/robots.txt",
-                                  canonical: "https://b.test/robots.txt", input: "", file: "seeds\n.txt", line: 12)),
-        .noFetch(job: 3, fingerprint: nil, record: Array("{\"job\":3,\"input\":\"mailto:x\\ty\"}".utf8)),
+                                  canonical: "https://b.test/robots.txt", input: "", file: "seeds\n.txt", line: 12, seedIndex: 9)),
+        .noFetch(job: 3, fingerprint: nil, seedIndex: 4, record: Array("{\"job\":3,\"input\":\"mailto:x\\ty\"}".utf8)),
+        .noFetch(job: 8, fingerprint: 77, seedIndex: nil, record: Array("{}".utf8)),
         .seeds(42),
         .robots(origin: "http://a.test:80", verdict: "rules", note: "robots.txt 200", fetchedAtMillis: 1_790_000_000_123,
                 body: Array("User-agent: *\nDisallow: /private/\n\u{0}\u{FF}".utf8)),
@@ -109,8 +110,7 @@ import Testing
         // the commit (found by reading the output), record of 3 torn; a torn journal entry.
         var journal: [UInt8] = []
         for j in 0..<5 { JournalEntry.admit(page(j, fp: UInt64(100 + j))).encode(into: &journal) }
-        JournalEntry.noFetch(job: 5, fingerprint: nil, record: Array("{\"job\":5,\"x\":1}".utf8)).encode(into: &journal)
-        JournalEntry.seeds(3).encode(into: &journal)
+        JournalEntry.noFetch(job: 5, fingerprint: nil, seedIndex: 2, record: Array("{\"job\":5,\"x\":1}".utf8)).encode(into: &journal)
         let r0 = "{\"job\":0,\"a\":1}\n", r1 = "{\"job\":1,\"a\":1}\n", r2 = "{\"job\":2,\"a\":1}\n"
         JournalEntry.done([0, 1]).encode(into: &journal)
         JournalEntry.committed(Int64((r0 + r1).utf8.count)).encode(into: &journal)

@@ -296,8 +296,12 @@ import Testing
             let current = now[file]
             if current == old { continue }
             if file == last, let current, current.count < old.count, Array(old.prefix(current.count)) == current,
-               GzipMemberScan.scan(current).tail == .clean, GzipMemberScan.scan(old).end == current.count {
-                continue   // a torn record cut off the end
+               GzipMemberScan.scan(current).tail == .clean {
+                let scan = GzipMemberScan.scan(old)
+                if scan.end == current.count { continue }   // a torn record cut off the end
+                // A lone request record (the crash came between an exchange's two records),
+                // and whatever torn bytes followed it.
+                if scan.lastStart == current.count && WARCWriter.isRequestRecord(scan.lastHead) { continue }
             }
             if file == last, GzipMemberScan.scan(old).members == 0 { continue }   // nothing whole: removed, name used again
             Issue.record("round \(round): \(file) of an earlier run changed (\(old.count) → \(current.map { "\($0.count)" } ?? "gone") bytes)",

@@ -199,7 +199,6 @@ public actor Crawler {
         defer { checkCompletion() }
         // With --state, a line read after a stop is left for the resumed run.
         if stopped != nil && state != nil { return }
-        defer { state?.journal.append(.seeds(line.job + 1)) }
         let job = nextJob
         nextJob += 1
         var placeholder = FrontierEntry(job: job, url: CrawlURL.placeholder, depth: 0, parent: nil, via: Discovery(.seed),
@@ -802,7 +801,7 @@ public actor Crawler {
         }
         w.byte(UInt8(ascii: ",")); w.key("elapsed_ms"); w.double(elapsed)
         tail(&w, entry, robots: robots)
-        if journal { state?.journal.append(.noFetch(job: entry.job, fingerprint: nil, record: w.bytes)) }
+        if journal { state?.journal.append(.noFetch(job: entry.job, fingerprint: nil, seedIndex: entry.source?.job, record: w.bytes)) }
         emit(entry, w.bytes)
     }
 
@@ -813,7 +812,8 @@ public actor Crawler {
         state.journal.append(.admit(JournalEntry.Admit(
             job: e.job, fingerprint: fingerprint, origin: e.url.origin, depth: e.depth, parent: e.parent, via: e.via.kind,
             tag: e.via.tag, attribute: e.via.attribute, isRobots: e.isRobots, isSitemap: e.isSitemap, url: e.url.href, canonical: e.canonical,
-            input: e.input, file: e.source?.file, line: e.source?.line)))
+            input: e.input, file: e.source?.file, line: e.source?.line,
+            seedIndex: e.via.kind == .seed ? e.source?.job : nil)))
     }
 
     /// Continues a crawl from its state: robots.txt rules and given-up hosts as they were,
@@ -857,7 +857,7 @@ public actor Crawler {
             count { $0.jobs += 1 }
             var e = FrontierEntry(job: a.job, url: CrawlURL.placeholder, depth: a.depth, parent: a.parent,
                                   via: Discovery(a.via, tag: a.tag, attribute: a.attribute), canonical: a.canonical, input: a.input,
-                                  source: a.file.map { InputLine(text: a.input, file: $0, line: a.line ?? 0) })
+                                  source: a.seedIndex.map { InputLine(text: a.input, file: a.file ?? "-", line: a.line ?? 0, job: $0) })
             e.isRobots = a.isRobots
             e.isSitemap = a.isSitemap
             guard case let .success(url) = CrawlURL.parse(a.url) else {

@@ -106,9 +106,11 @@ public final class CrawlState: @unchecked Sendable {
             case let .admit(a):
                 pending[a.job] = a
                 if a.via == .seed { r.seedURLs.append(a.url) }
+                if let i = a.seedIndex { r.seedsTaken = max(r.seedsTaken, i + 1) }
                 maxJob = max(maxJob, a.job)
                 if let fp = a.fingerprint { _ = seenSet.insert(fp); r.fingerprints += 1 }
-            case let .noFetch(job, fp, record):
+            case let .noFetch(job, fp, seedIndex, record):
+                if let i = seedIndex { r.seedsTaken = max(r.seedsTaken, i + 1) }
                 pendingRecords[job] = record
                 maxJob = max(maxJob, job)
                 if let fp { _ = seenSet.insert(fp); r.fingerprints += 1 }

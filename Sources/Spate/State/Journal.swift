@@ -13,7 +13,8 @@ import Synchronization
 ///   queue it again. Pending until its record is known written.
 /// - `N` a job that ended without a fetch and has no `A` (a seed line that is not a URL, a
 ///   duplicate seed): its whole record, to write again if it was lost.
-/// - `S` seed lines taken so far (a resumed run skips them).
+/// - `S` seed lines taken so far (a resumed run skips them). Seed `A` and `N` entries carry
+///   their line's index too, so a seed's entry and its place in the seed list are one write.
 /// - `R` a host's robots.txt (the verdict and the body, to parse again).
 /// - `X` a host given up (circuit breaker).
 /// - `D` jobs whose records were written; `C` the output file's length after them.
@@ -36,10 +37,12 @@ enum JournalEntry: Equatable {
         var input: String
         var file: String?
         var line: Int?
+        /// A seed line's index in the seed list (0-based, as read).
+        var seedIndex: Int? = nil
     }
 
     case admit(Admit)
-    case noFetch(job: Int, fingerprint: UInt64?, record: [UInt8])
+    case noFetch(job: Int, fingerprint: UInt64?, seedIndex: Int?, record: [UInt8])
     case seeds(Int)
     case robots(origin: String, verdict: String, note: String, fetchedAtMillis: Int64, body: [UInt8])
     case hostDead(origin: String, reason: String)
@@ -71,10 +74,12 @@ enum JournalEntry: Equatable {
             field(a.input)
             optional(a.file)
             field(a.line.map(String.init) ?? "")
-        case let .noFetch(job, fp, record):
+            field(a.seedIndex.map(String.init) ?? "")
+        case let .noFetch(job, fp, seedIndex, record):
             out.append(UInt8(ascii: "N"))
             field(job)
             field(fp.map { JournalEntry.hex($0) } ?? "")
+            field(seedIndex.map(String.init) ?? "")
             field(String(decoding: record, as: UTF8.self))
         case let .seeds(n):
             out.append(UInt8(ascii: "S"))
@@ -127,15 +132,15 @@ enum JournalEntry: Equatable {
         }
         switch kind {
         case "A":
-            guard f.count == 14, let job = int(0), let fingerprint = fp(1), let depth = int(3),
+            guard f.count == 15, let job = int(0), let fingerprint = fp(1), let depth = int(3),
                   let parent = optional(f[4]), let via = Discovery.Kind(rawValue: f[5]),
                   let tag = optional(f[6]), let attribute = optional(f[7]), let file = optional(f[12]) else { return nil }
             return .admit(Admit(job: job, fingerprint: fingerprint, origin: f[2], depth: depth, parent: parent, via: via,
                                 tag: tag, attribute: attribute, isRobots: f[8] == "r", isSitemap: f[8] == "s", url: f[9],
-                                canonical: f[10], input: f[11], file: file, line: Int(f[13])))
+                                canonical: f[10], input: f[11], file: file, line: Int(f[13]), seedIndex: Int(f[14])))
         case "N":
-            guard f.count == 3, let job = int(0), let fingerprint = fp(1) else { return nil }
-            return .noFetch(job: job, fingerprint: fingerprint, record: Array(f[2].utf8))
+            guard f.count == 4, let job = int(0), let fingerprint = fp(1) else { return nil }
+            return .noFetch(job: job, fingerprint: fingerprint, seedIndex: Int(f[2]), record: Array(f[3].utf8))
         case "S":
             guard f.count == 1, let n = int(0) else { return nil }
             return .seeds(n)
