@@ -74,8 +74,10 @@ struct Crawl: AsyncParsableCommand {
         guard !(http11 && http2) else { throw ValidationError("--http1.1 and --http2 exclude each other") }
         guard !run.ordered else { throw ValidationError("--ordered is not supported by crawl (records follow the crawl)") }
         for h in header where !h.contains(":") { throw ValidationError("header '\(h)' is not 'Name: value'") }
-        for s in sitemap where !(s.hasPrefix("http://") || s.hasPrefix("https://")) {
-            throw ValidationError("--sitemap '\(s)' is not an http(s) URL")
+        for s in sitemap {
+            guard case .success = CrawlURL.parse(s), s.hasPrefix("http://") || s.hasPrefix("https://") else {
+                throw ValidationError("--sitemap '\(s)' is not an http(s) URL")
+            }
         }
         guard syncInterval > 0 else { throw ValidationError("--sync-interval must be positive") }
     }
