@@ -91,7 +91,8 @@ public enum StopReason: String, Sendable {
 /// occupy the cooperative pool); each admitted line becomes a task. The in-flight table is
 /// the single place a job's record is decided: whoever removes a job from it — the job
 /// finishing, or a stop (join timeout, Ctrl-C, closed stdout) — writes its record, so every
-/// job gets exactly one.
+/// job gets exactly one. The run ends only once every such record is in the sink (see
+/// `recordsOwed`).
 public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
     private struct Entry {
         var input: InputLine
@@ -123,6 +124,14 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
     /// wake-up each (measured: per-job wake-ups were a large share of the CPU).
     private var readerWaiting = false
     private let lowWater: Int
+    /// Records decided under `gate` but emitted after it is released (a job removed from
+    /// `inflight` by `finish` or `stop`, an invalid line): building a record must not hold
+    /// the lock. Until they are in the sink the run is not over. Without this count an
+    /// empty `inflight` was taken for "every record written": e.g. a join timeout empties
+    /// the table, the reader writes the never-started lines, reaches the end and completes
+    /// the run, and `run()` flushes and returns while the stopping thread (preempted on a
+    /// loaded machine) has yet to emit the running jobs' records — lost at exit.
+    private var recordsOwed = 0
 
     public let startedAt = monotonicNanos()
 
@@ -182,6 +191,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         let abandoned = inflight
         inflight.removeAll()
         stats.unfinishedRunning += abandoned.count
+        recordsOwed += 1   // the abandoned jobs' records, emitted below
         gate.broadcast()
         gate.unlock()
         for (index, entry) in abandoned.sorted(by: { $0.key < $1.key }) {
@@ -191,7 +201,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                 sink.emit(index, unfinishedRecord(index, entry.input, started: true, reason: reason))
             }
         }
-        checkCompletion()
+        checkCompletion(settling: 1)
     }
 
     // MARK: - Reader thread
@@ -223,8 +233,11 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
             if case let .failure(exception)? = prepared, stopReason == nil {
                 stats.failures[exception.type, default: 0] += 1
                 stats.latency.record(micros: 0)
+                // Owed: after a stop, input that is not a regular file does not wait for the reader.
+                recordsOwed += 1
                 gate.unlock()
                 sink.emit(i, finishedRecord(i, line, JobOutcome(value: .null, exception: exception, fields: kind.emptyFields), elapsed: 0))
+                checkCompletion(settling: 1)
                 continue
             }
             while stopReason == nil && (inflight.count >= options.concurrency || i - sink.nextIndex >= window) {
@@ -290,6 +303,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
             gate.unlock()   // already written as unfinished by a stop
             return
         }
+        recordsOwed += 1
         var outcome = outcome
         if entry.deadlineHit {
             outcome.value = .null
@@ -309,15 +323,18 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         } else {
             sink.emit(index, finishedRecord(index, entry.input, outcome, elapsed: Double(micros) / 1000))
         }
-        checkCompletion()
+        checkCompletion(settling: 1)
     }
 
-    private func checkCompletion() {
+    /// Ends the run when the reader is done, no job is in flight and no record is owed;
+    /// `settling` records owed by the caller have just been emitted.
+    private func checkCompletion(settling: Int = 0) {
         gate.lock()
+        recordsOwed -= settling
         // After a stop, input that is not a regular file (a terminal, a pipe whose producer
         // goes on) is not waited for: the reader may be blocked in read(2) indefinitely.
         let readerFinished = readerDone || (stopReason != nil && !reader.allRegularFiles)
-        guard !completed, readerFinished, inflight.isEmpty, let c = completion else { gate.unlock(); return }
+        guard !completed, readerFinished, inflight.isEmpty, recordsOwed == 0, let c = completion else { gate.unlock(); return }
         completed = true
         completion = nil
         gate.unlock()

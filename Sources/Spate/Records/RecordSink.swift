@@ -30,6 +30,13 @@ public final class RecordSink: RecordEmitter, Sendable {
     public let ordered: Bool
     private let state = Mutex(State())
     private let writer: BlockWriter
+    /// Held from cutting a block out of the buffer until it is queued on the writer. Cut
+    /// under `state` and queued after it, a block taken by one thread (the periodic
+    /// flush) could be overtaken: by another thread's block (ordered output out of order),
+    /// or by the final `flush(wait: true)`, which found the buffer empty and the queue
+    /// drained and returned while that block was still in the other thread's hands (to be
+    /// written after the run ended, or never). Lock order: `handOff`, then `state`.
+    private let handOff = Mutex(())
 
     public init(fd: Int32 = 1, ordered: Bool, onError: @escaping @Sendable (Int32) -> Void) {
         self.ordered = ordered
@@ -42,10 +49,10 @@ public final class RecordSink: RecordEmitter, Sendable {
 
     /// Adds the record of job `index` (without the trailing newline).
     public func emit(_ index: Int, _ record: [UInt8]) {
-        let block = state.withLock { s -> [UInt8]? in
+        let full = state.withLock { s -> Bool in
             if ordered && index != s.next {
                 s.pending[index] = record
-                return nil
+                return false
             }
             append(&s, record)
             if ordered {
@@ -54,34 +61,41 @@ public final class RecordSink: RecordEmitter, Sendable {
                     if r.isEmpty { s.next += 1 } else { append(&s, r) }
                 }
             }
-            return s.buffer.count >= 64 * 1024 ? take(&s) : nil
+            return s.buffer.count >= 64 * 1024
         }
-        if let block { writer.submit(block) }
+        if full { handOffBuffer() }
     }
 
     /// Marks job `index` as done without a record (an output filter dropped it): in
     /// ordered mode the jobs after it must not wait for it.
     public func skip(_ index: Int) {
         guard ordered else { return }
-        let block = state.withLock { s -> [UInt8]? in
+        let full = state.withLock { s -> Bool in
             if index != s.next {
                 s.pending[index] = []
-                return nil
+                return false
             }
             s.next += 1
             while let r = s.pending.removeValue(forKey: s.next) {
                 if r.isEmpty { s.next += 1 } else { append(&s, r) }
             }
-            return s.buffer.count >= 64 * 1024 ? take(&s) : nil
+            return s.buffer.count >= 64 * 1024
         }
-        if let block { writer.submit(block) }
+        if full { handOffBuffer() }
     }
 
     /// Hands the buffered records to the writer; with `wait`, returns once all are written.
     public func flush(wait: Bool = false) {
-        let block = state.withLock { s -> [UInt8]? in s.buffer.isEmpty ? nil : take(&s) }
-        if let block { writer.submit(block) }
+        handOffBuffer()
         if wait { writer.drain() }
+    }
+
+    /// Queues whatever the buffer holds on the writer (waits while its queue is full).
+    private func handOffBuffer() {
+        handOff.withLock { _ in
+            let block = state.withLock { s -> [UInt8]? in s.buffer.isEmpty ? nil : take(&s) }
+            if let block { writer.submit(block) }
+        }
     }
 
     private func append(_ s: inout State, _ record: [UInt8]) {
