@@ -197,8 +197,11 @@ public actor Crawler {
     private func seed(_ line: InputLine) {
         feed.processed()
         defer { checkCompletion() }
-        // With --state, a line read after a stop is left for the resumed run.
-        if stopped != nil && state != nil { return }
+        // With --state, a line read after a stop is left for the resumed run. Without, a line
+        // from a pipe or terminal read after a stop is not a job (the input is not read to the
+        // end, and the run does not wait for it: its record could come after the last flush);
+        // lines of regular files are drained and get not-started records below.
+        if stopped != nil && (state != nil || !feed.drains) { return }
         let job = nextJob
         nextJob += 1
         var placeholder = FrontierEntry(job: job, url: CrawlURL.placeholder, depth: 0, parent: nil, via: Discovery(.seed),
