@@ -60,7 +60,14 @@ public final class CrawlState: @unchecked Sendable {
         if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw .io("mkdir \(directory)", errno) }
         let lockFD = Glibc.open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockFD >= 0 else { throw .io("open \(directory)/lock", errno) }
-        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { close(lockFD); throw .locked(directory) }
+        // Another process holds it: wait up to 2 s (a process that just exited, or a child
+        // between fork and exec that still shares a descriptor), then refuse.
+        var tries = 0
+        while flock(lockFD, LOCK_EX | LOCK_NB) != 0 {
+            tries += 1
+            if tries > 40 { close(lockFD); throw .locked(directory) }
+            usleep(50_000)
+        }
         do {
             return try CrawlState(directory: directory, identity: identity, outputPath: outputPath, lockFD: lockFD)
         } catch {
