@@ -39,6 +39,7 @@ struct Fetch: AsyncParsableCommand {
     @Option(name: .long, help: "CA bundle to verify servers with.") var cacert: String?
     @Flag(name: [.customShort("k"), .long], help: "Do not verify TLS certificates.") var insecure = false
     @Option(name: .long, help: "Scheme for lines without one.") var scheme = "https"
+    @OptionGroup var hubs: HubOptions
 
     func validate() throws {
         guard perHost >= 1 else { throw ValidationError("--per-host must be at least 1") }
@@ -92,12 +93,20 @@ struct Fetch: AsyncParsableCommand {
             hub.shutdown()
             throw error
         }
-        let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: c)
-        var job = FetchJob(fetcher: fetcher)
+        let fetchers: FetcherGroup
+        do {
+            fetchers = try await FetcherGroup.start(hubs: hubs.count(concurrency: run.concurrency), home: hub, resolver: resolver,
+                                                    configuration: c)
+        } catch {
+            hub.shutdown()
+            throw ValidationError("\(error)")
+        }
+        var job = FetchJob(fetchers: fetchers)
         job.matchStatus = match
         job.filterStatus = filter
         let status = await Runner.execute(kind: job, options: run.batchOptions, reader: reader, hub: hub, outputFD: outputFD,
                                           command: "spate fetch", unit: "URLs", quiet: run.quiet)
+        fetchers.shutdown()
         throw ExitCode(WARCOptions.close(c.warc, command: "spate fetch", status: status.rawValue))
     }
 }

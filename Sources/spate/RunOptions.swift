@@ -54,3 +54,19 @@ struct RunOptions: ParsableArguments {
         return o
     }
 }
+
+/// `--hubs`: event-loop threads for transfers (fetch, crawl).
+struct HubOptions: ParsableArguments {
+    @Option(name: .long, help: "Event-loop threads for transfers, each with its own connections (default: the CPU cores, at most 8).")
+    var hubs: Int?
+
+    func validate() throws {
+        if let hubs, !(1...64).contains(hubs) { throw ValidationError("--hubs must be 1...64") }
+    }
+
+    /// The number of hubs to run: `--hubs`, or the online cores (at most 8); never more than the jobs in flight.
+    func count(concurrency: Int) -> Int {
+        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        return max(1, min(hubs ?? min(cores, 8), concurrency))
+    }
+}

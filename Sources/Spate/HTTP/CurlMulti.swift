@@ -22,7 +22,9 @@ final class CurlMulti: HubSource {
     /// The request headers (`-H`), one list shared by every handle.
     private var headerList: UnsafeMutablePointer<curl_slist>? = nil
 
-    init(hub: Hub, configuration: FetchConfiguration) {
+    /// `hubs`: the number of hubs (each with its own multi) of the fetcher group; this one
+    /// holds its share of the idle connections and of each host's connections.
+    init(hub: Hub, configuration: FetchConfiguration, hubs: Int = 1) {
         self.hub = hub
         self.configuration = configuration
         for header in configuration.headers { headerList = curl_slist_append(headerList, header) }
@@ -34,8 +36,9 @@ final class CurlMulti: HubSource {
         // HTTP/2 multiplexing when both sides speak it.
         cspate_multi_setopt_long(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)
         // Bound idle cached connections (default 4× handles) and so the fds they hold.
-        cspate_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, configuration.concurrency))
-        cspate_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.perHost)
+        let hubs = max(1, hubs)
+        cspate_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, (configuration.concurrency + hubs - 1) / hubs))
+        cspate_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (configuration.perHost + hubs - 1) / hubs)
         cspate_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max(16, configuration.concurrency + configuration.concurrency / 4))
     }
 

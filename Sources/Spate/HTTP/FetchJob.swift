@@ -20,24 +20,32 @@ public struct StatusFilter: Sendable {
 
 /// `spate fetch`'s job: one URL per line.
 public struct FetchJob: JobKind {
-    public let fetcher: Fetcher
+    public let fetchers: FetcherGroup
     public var matchStatus: StatusFilter? = nil
     public var filterStatus: StatusFilter? = nil
 
-    public init(fetcher: Fetcher) { self.fetcher = fetcher }
+    public init(fetchers: FetcherGroup) { self.fetchers = fetchers }
+    public init(fetcher: Fetcher) { self.init(fetchers: FetcherGroup(fetcher)) }
 
-    public func prepare(_ line: InputLine) -> Result<(FetchURL, Int), RecordException> {
+    /// A URL, its job number, and the fetcher (hub) that runs it.
+    public struct Work: Sendable {
+        var url: FetchURL
+        var job: Int
+        var fetcher: Fetcher
+    }
+
+    public func prepare(_ line: InputLine) -> Result<Work, RecordException> {
         if let total = line.oversizedBytes {
             return .failure(RecordException(type: FetchError.Code.invalidURL.rawValue, message: "line is \(total) bytes long"))
         }
-        switch FetchURL.parse(line.text, defaultScheme: fetcher.configuration.defaultScheme) {
-        case let .success(url): return .success((url, line.job))
+        switch FetchURL.parse(line.text, defaultScheme: fetchers.configuration.defaultScheme) {
+        case let .success(url): return .success(Work(url: url, job: line.job, fetcher: fetchers.fetcher(for: url.origin, job: line.job)))
         case let .failure(e): return .failure(Self.exception(e))
         }
     }
 
-    public func run(_ work: (FetchURL, Int)) async -> JobOutcome {
-        let (url, job) = work
+    public func run(_ work: Work) async -> JobOutcome {
+        let (url, job, fetcher) = (work.url, work.job, work.fetcher)
         var saveName: String? = nil
         if fetcher.configuration.saveDirectory != nil {
             var h = Digest(.sha256)
@@ -73,6 +81,6 @@ public struct FetchJob: JobKind {
     /// Userinfo (`user:password@`) is used for the request but never written to a record.
     public func redact(_ text: String) -> String { FetchURL.redactUserinfo(text) }
 
-    /// Fetches run on the hub: curl callbacks resume them without a thread hop.
-    public var taskExecutor: (any TaskExecutor)? { fetcher.hub.taskExecutor }
+    /// Each fetch runs on its fetcher's hub: curl callbacks resume it without a thread hop.
+    public func taskExecutor(for work: Work) -> (any TaskExecutor)? { work.fetcher.hub.taskExecutor }
 }

@@ -48,26 +48,39 @@ public actor Fetcher {
     public nonisolated let resolver: Resolver
     public nonisolated let configuration: FetchConfiguration
     public nonisolated var unownedExecutor: UnownedSerialExecutor { hub.asUnownedSerialExecutor() }
+    /// The group this fetcher belongs to (``FetcherGroup``) and its place in it.
+    nonisolated let peers: FetcherPeers
+    nonisolated let index: Int
 
     private var multi: CurlMulti?
     fileprivate var gates: [String: HostGate] = [:]
     fileprivate var nextWaiter = 0
-    private var dns = DNSCache()
 
-    private init(hub: Hub, resolver: Resolver, configuration: FetchConfiguration) {
+    private init(hub: Hub, resolver: Resolver, configuration: FetchConfiguration, peers: FetcherPeers, index: Int) {
         self.hub = hub
         self.resolver = resolver
         self.configuration = configuration
+        self.peers = peers
+        self.index = index
     }
 
+    /// A fetcher of its own (a group of one).
     public static func start(on hub: Hub, resolver: Resolver, configuration: FetchConfiguration) async -> Fetcher {
-        let f = Fetcher(hub: hub, resolver: resolver, configuration: configuration)
+        let peers = FetcherPeers(count: 1, perHost: configuration.perHost)
+        let f = await start(on: hub, resolver: resolver, configuration: configuration, peers: peers, index: 0)
+        peers.set([f])
+        return f
+    }
+
+    static func start(on hub: Hub, resolver: Resolver, configuration: FetchConfiguration, peers: FetcherPeers,
+                      index: Int) async -> Fetcher {
+        let f = Fetcher(hub: hub, resolver: resolver, configuration: configuration, peers: peers, index: index)
         await f.setUp()
         return f
     }
 
     private func setUp() {
-        let m = CurlMulti(hub: hub, configuration: configuration)
+        let m = CurlMulti(hub: hub, configuration: configuration, hubs: peers.count)
         hub.add(source: m)
         multi = m
     }
@@ -93,8 +106,16 @@ public actor Fetcher {
         var attempts = 0
         let savePath = saveName.flatMap { name in configuration.saveDirectory.map { $0 + "/" + name } }
         while true {
-            let hop = await fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer,
+            // A hop to an origin this hub owns no slot of (a redirect, with --per-host below
+            // the number of hubs) runs on a hub that does.
+            let hop: Hop
+            if peers.share(of: current.origin, hub: index) == 0, let owner = peers.member(peers.owner(of: current.origin, slot: 0)) {
+                hop = await owner.fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer,
+                                           maxBody: overrides.maxBody)
+            } else {
+                hop = await fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer,
                                      maxBody: overrides.maxBody)
+            }
             attempts += hop.attempts
             guard case let .success(r) = hop.result else {
                 return FetchOutcome(result: .failure(hop.result.failureValue!), status: nil, bytes: 0, attempts: attempts)
@@ -135,14 +156,14 @@ public actor Fetcher {
         }
     }
 
-    private struct Hop {
+    struct Hop: Sendable {
         var result: Result<TransferResult, FetchError>
         var attempts: Int
         var dnsMs: Double
     }
 
     /// One URL, with retries: resolve, wait for a per-host slot, transfer.
-    private func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?, consumer: BodyConsumer?,
+    func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?, consumer: BodyConsumer?,
                           maxBody: Int? = nil) async -> Hop {
         var options = configuration
         if let maxBody { options.maxBody = maxBody }
@@ -231,21 +252,24 @@ public actor Fetcher {
     // MARK: - DNS, through c-ares, cached by TTL, one lookup per host at a time
 
     /// The addresses for `host`, and whether they came from the cache (or the host is a literal).
+    /// The cache and the one-lookup-per-host rule are the group's (``SharedDNSCache``).
     private func resolve(_ host: String) async -> (Result<[String], FetchError>, Bool) {
         if IPAddress.isIPv4(host) || IPAddress.isIPv6(host) { return (.success([host]), true) }
-        let now = monotonicNanos()
-        if let hit = dns.lookup(host, now: now) { return (hit, true) }
-        if dns.pending[host] != nil {
-            // The actor may run other work between `await` and the body: check again there.
-            let shared = await withCheckedContinuation { (c: CheckedContinuation<Result<[String], FetchError>?, Never>) in
-                if dns.pending[host] != nil { dns.pending[host]!.append(c) } else { c.resume(returning: nil) }
+        let dns = peers.dns
+        switch dns.start(host, now: monotonicNanos()) {
+        case let .hit(hit):
+            return (hit, true)
+        case .wait:
+            let shared = await withCheckedContinuation { (c: SharedDNSCache.Waiter) in
+                if !dns.wait(host, c) { c.resume(returning: nil) }
             }
             // Finished meanwhile (now cached), or cancelled with its job: ask again for ours.
             guard let shared else { return await resolve(host) }
             if case let .failure(e) = shared, e.code == .cancelled, !Task.isCancelled { return await resolve(host) }
             return (shared, false)
+        case .lookUp:
+            break
         }
-        dns.pending[host] = []
         var result: Result<[String], FetchError>
         var ttl = 300
         let v4 = await resolver.gethostbyname(host)
@@ -266,9 +290,7 @@ public actor Fetcher {
             result = .success(v4.addresses)
             ttl = v4.ttl ?? 3600
         }
-        dns.store(host, result, ttl: ttl, now: monotonicNanos())
-        let waiters = dns.pending.removeValue(forKey: host) ?? []
-        for w in waiters { w.resume(returning: result) }
+        for w in dns.finish(host, result, ttl: ttl, now: monotonicNanos()) { w.resume(returning: result) }
         return (result, false)
     }
 
@@ -308,6 +330,8 @@ public actor Fetcher {
 /// Per-origin transfer slots (`--per-host`): a slow host never holds a slot another host
 /// could use, because each host has its own queue. Waiters are FIFO and cancellable.
 struct HostGate {
+    /// This hub's share of the origin's `--per-host` slots (``FetcherPeers/share(of:hub:)``).
+    var limit: Int
     var active = 0
     var waiters: [(id: Int, continuation: CheckedContinuation<Bool, Never>)] = []
 }
@@ -315,8 +339,8 @@ struct HostGate {
 extension Fetcher {
     /// Waits for a slot on `origin`; false when the job was cancelled while waiting.
     fileprivate func acquireSlot(_ origin: String) async -> Bool {
-        var gate = gates[origin] ?? HostGate()
-        if gate.active < configuration.perHost && gate.waiters.isEmpty {
+        var gate = gates[origin] ?? HostGate(limit: peers.share(of: origin, hub: index))
+        if gate.active < gate.limit && gate.waiters.isEmpty {
             gate.active += 1
             gates[origin] = gate
             return true
@@ -329,8 +353,8 @@ extension Fetcher {
                 // The actor may have run other work since the check above: a slot freed
                 // meanwhile must be taken now, or this waiter would wait for a release that
                 // never comes.
-                var gate = gates[origin] ?? HostGate()
-                if gate.active < configuration.perHost && gate.waiters.isEmpty {
+                var gate = gates[origin] ?? HostGate(limit: peers.share(of: origin, hub: index))
+                if gate.active < gate.limit && gate.waiters.isEmpty {
                     gate.active += 1
                     gates[origin] = gate
                     c.resume(returning: true)
@@ -364,7 +388,7 @@ extension Fetcher {
 }
 
 /// Host → addresses, kept for the answer's TTL (clamped to 1 s … 1 h; NXDOMAIN/NODATA 5 s), with
-/// one lookup in flight per host and later askers waiting for it. Hub-confined.
+/// one lookup in flight per host and later askers waiting for it. Guarded by ``SharedDNSCache``.
 struct DNSCache {
     private var entries: [String: (result: Result<[String], FetchError>, expires: UInt64)] = [:]
     var pending: [String: [CheckedContinuation<Result<[String], FetchError>?, Never>]] = [:]

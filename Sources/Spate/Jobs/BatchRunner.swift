@@ -52,12 +52,15 @@ public protocol JobKind: Sendable {
     var emptyFields: [(String, JSONValue)] { get }
     /// Where job tasks should run (nil = the global concurrent pool).
     var taskExecutor: (any TaskExecutor)? { get }
+    /// Where this work's task should run (default: ``taskExecutor``; fetch spreads its jobs over several hubs).
+    func taskExecutor(for work: Work) -> (any TaskExecutor)?
     /// The `input` field for a line, when it must not be echoed as read (credentials).
     func redact(_ text: String) -> String
 }
 
 extension JobKind {
     public var taskExecutor: (any TaskExecutor)? { nil }
+    public func taskExecutor(for work: Work) -> (any TaskExecutor)? { taskExecutor }
     public func redact(_ text: String) -> String { text }
 }
 
@@ -270,7 +273,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
             }
             // Created under the lock: the task cannot reach `finish` before its entry exists.
             var entry = Entry(input: line, startedAt: monotonicNanos())
-            entry.task = Task(executorPreference: kind.taskExecutor) { [self] in
+            entry.task = Task(executorPreference: kind.taskExecutor(for: work)) { [self] in
                 let outcome = await kind.run(work)
                 finish(i, outcome)
             }

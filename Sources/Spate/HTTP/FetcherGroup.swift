@@ -1,0 +1,147 @@
+import Foundation
+import Synchronization
+
+/// Several hubs fetching as one: one ``Fetcher`` (its own hub thread and `CURLM*`) per hub.
+///
+/// One hub thread is the ceiling of a libcurl client on a small machine: curl, the kernel's
+/// loopback send path and the job code all run on it while the other cores idle (measured:
+/// the hub at 100 % of a core, nginx at half of the other). Like nginx's workers, each hub
+/// here is a whole event loop with its own connections; all they share per transfer is the
+/// DNS cache, a small locked table (one lookup per host for the whole group, through the
+/// home hub's c-ares channel).
+///
+/// `--per-host` stays exact for the group: an origin's slots are split between the hubs
+/// (slot `s` of an origin belongs to hub `(home(origin) + s) % hubs`), each hub's gate admits
+/// only its share, and each hop of a transfer runs on a hub that owns a slot of the hop's
+/// origin. A hub opens connections to an origin only for transfers it runs, so the open
+/// connections to an origin never exceed `--per-host` either. Jobs of one origin are spread
+/// over its slots' hubs in proportion to the shares (``owner(of:slot:)``).
+public final class FetcherGroup: Sendable {
+    public let fetchers: [Fetcher]
+    let peers: FetcherPeers
+    /// Hubs this group started (all but the home hub), shut down by ``shutdown()``.
+    private let ownHubs: [Hub]
+
+    /// The home hub's fetcher: the hub the resolver (and the crawler) live on.
+    public var home: Fetcher { fetchers[0] }
+    public var configuration: FetchConfiguration { fetchers[0].configuration }
+    public var count: Int { fetchers.count }
+
+    init(fetchers: [Fetcher], peers: FetcherPeers, ownHubs: [Hub]) {
+        self.fetchers = fetchers
+        self.peers = peers
+        self.ownHubs = ownHubs
+    }
+
+    /// Starts `hubs` fetchers: the first on `home`, each other one on a new hub thread.
+    /// DNS goes through `resolver` (on `home`) for all of them.
+    public static func start(hubs: Int, home: Hub, resolver: Resolver, configuration: FetchConfiguration) async throws -> FetcherGroup {
+        let n = max(1, hubs)
+        var own: [Hub] = []
+        do {
+            for i in 1..<n { own.append(try Hub(name: "spate-hub-\(i)")) }
+        } catch {
+            for h in own { h.shutdown() }
+            throw error
+        }
+        let peers = FetcherPeers(count: n, perHost: configuration.perHost)
+        var fetchers: [Fetcher] = []
+        for (i, hub) in ([home] + own).enumerated() {
+            fetchers.append(await Fetcher.start(on: hub, resolver: resolver, configuration: configuration, peers: peers, index: i))
+        }
+        peers.set(fetchers)
+        return FetcherGroup(fetchers: fetchers, peers: peers, ownHubs: own)
+    }
+
+    /// The group of one fetcher (as made by ``Fetcher/start(on:resolver:configuration:)``).
+    public convenience init(_ fetcher: Fetcher) {
+        self.init(fetchers: [fetcher], peers: fetcher.peers, ownHubs: [])
+    }
+
+    /// The fetcher that runs job number `job` of `origin` (spreads an origin's jobs over its slots).
+    public func fetcher(for origin: String, job: Int) -> Fetcher {
+        fetchers[peers.owner(of: origin, slot: job)]
+    }
+
+    /// Stops the hubs this group started (after the run: no transfer is left on them).
+    /// The home hub belongs to the caller.
+    public func shutdown() {
+        for h in ownHubs { h.shutdown() }
+        peers.set([])
+    }
+}
+
+/// What a group's fetchers share: their number, the slot split, the DNS cache, and each
+/// other (a redirect hop to an origin this hub has no slot of runs on one that has).
+final class FetcherPeers: Sendable {
+    let count: Int
+    let perHost: Int
+    let dns = SharedDNSCache()
+    private let members = Mutex<[Fetcher]>([])
+
+    init(count: Int, perHost: Int) {
+        self.count = max(1, count)
+        self.perHost = max(1, perHost)
+    }
+
+    func set(_ list: [Fetcher]) { members.withLock { $0 = list } }
+    func member(_ i: Int) -> Fetcher? { members.withLock { i < $0.count ? $0[i] : nil } }
+
+    /// The hub that owns slot 0 of `origin` (stable within a process).
+    func home(of origin: String) -> Int {
+        count == 1 ? 0 : Int(UInt(bitPattern: origin.hashValue) % UInt(count))
+    }
+
+    /// The hub owning slot `slot` (taken modulo `--per-host`) of `origin`.
+    func owner(of origin: String, slot: Int) -> Int {
+        count == 1 ? 0 : (home(of: origin) + slot % perHost) % count
+    }
+
+    /// How many of `origin`'s `--per-host` slots hub `index` owns.
+    func share(of origin: String, hub index: Int) -> Int {
+        if count == 1 { return perHost }
+        let offset = ((index - home(of: origin)) % count + count) % count
+        return perHost / count + (offset < perHost % count ? 1 : 0)
+    }
+}
+
+/// The group's DNS cache (``DNSCache`` behind a lock), with one lookup in flight per host
+/// for the whole group and later askers, on any hub, waiting for it.
+final class SharedDNSCache: Sendable {
+    typealias Waiter = CheckedContinuation<Result<[String], FetchError>?, Never>
+    enum Start {
+        case hit(Result<[String], FetchError>)
+        /// The caller looks the host up and then calls ``finish(_:_:ttl:now:)``.
+        case lookUp
+        /// Another lookup is in flight: ``wait(_:_:)`` for it.
+        case wait
+    }
+
+    private let state = Mutex(DNSCache())
+
+    func start(_ host: String, now: UInt64) -> Start {
+        state.withLock { cache in
+            if let hit = cache.lookup(host, now: now) { return .hit(hit) }
+            if cache.pending[host] != nil { return .wait }
+            cache.pending[host] = []
+            return .lookUp
+        }
+    }
+
+    /// Queues `waiter` behind the lookup in flight; false when it finished meanwhile.
+    func wait(_ host: String, _ waiter: Waiter) -> Bool {
+        state.withLock { cache in
+            guard cache.pending[host] != nil else { return false }
+            cache.pending[host]!.append(waiter)
+            return true
+        }
+    }
+
+    /// Stores the answer and returns the waiters to resume (outside the lock).
+    func finish(_ host: String, _ result: Result<[String], FetchError>, ttl: Int, now: UInt64) -> [Waiter] {
+        state.withLock { cache in
+            cache.store(host, result, ttl: ttl, now: now)
+            return cache.pending.removeValue(forKey: host) ?? []
+        }
+    }
+}
