@@ -19,6 +19,7 @@ struct Crawl: AsyncParsableCommand {
     @OptionGroup var run: RunOptions
     @OptionGroup var dns: DNSOptions
     @OptionGroup var warc: WARCOptions
+    @OptionGroup var hubs: HubOptions
 
     @Option(name: .long, help: "Follow links this many hops from a seed at most (default: no limit).") var maxDepth: Int?
     @Option(name: .long, help: "Admit at most this many URLs (seeds included) in all.") var maxPages: Int?
@@ -214,17 +215,26 @@ struct Crawl: AsyncParsableCommand {
             hub.shutdown()
             throw error
         }
-        let fetcher = await Fetcher.start(on: hub, resolver: resolver, configuration: f)
         let crawler: Crawler
+        let fetchers: FetcherGroup
         do {
-            crawler = try Crawler(hub: hub, fetcher: fetcher, configuration: c, reader: reader, outputFD: outputFD,
+            fetchers = try await FetcherGroup.start(hubs: hubs.count(concurrency: run.concurrency), home: hub, resolver: resolver,
+                                                    configuration: f)
+        } catch {
+            hub.shutdown()
+            throw ValidationError("\(error)")
+        }
+        do {
+            crawler = try Crawler(fetchers: fetchers, configuration: c, reader: reader, outputFD: outputFD,
                                   state: crawlState, syncInterval: syncInterval)
         } catch {
+            fetchers.shutdown()
             hub.shutdown()
             throw ValidationError("\(error)")
         }
         let status = await Runner.supervise(crawler, hub: hub, command: "spate crawl", unit: "pages", quiet: run.quiet,
                                             interrupt: { crawler.stop(.interrupted) }, run: { await crawler.run() })
+        fetchers.shutdown()
         if let state {
             if crawler.stoppedBecause == .outputClosed {
                 // A closed pipe ends the run quietly (exit 141); the journal stays consistent.

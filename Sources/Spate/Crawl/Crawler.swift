@@ -13,7 +13,10 @@ import Synchronization
 /// jobs; the summary counts them, and `--links` shows each one's fate.
 public actor Crawler {
     public nonisolated let hub: Hub
-    public nonisolated let fetcher: Fetcher
+    /// The fetchers, one per hub; the crawler lives on the first one's hub. Pages are fetched
+    /// and their links extracted on every hub; the frontier's work is done here.
+    public nonisolated let fetchers: FetcherGroup
+    public nonisolated var fetcher: Fetcher { fetchers.home }
     public nonisolated let configuration: CrawlConfiguration
     public nonisolated var unownedExecutor: UnownedSerialExecutor { hub.asUnownedSerialExecutor() }
     public nonisolated let startedAt = monotonicNanos()
@@ -42,6 +45,8 @@ public actor Crawler {
         var robots: JSONValue
         var timer: HubTimer?
         var deadlineHit = false
+        /// The fetcher (hub) the page is fetched on.
+        var hubIndex = 0
     }
 
     private let frontier: CrawlFrontier
@@ -61,10 +66,11 @@ public actor Crawler {
 
     /// `reader` yields the seed lines; records go to `outputFD`, or with `state` to its
     /// output file (or `outputFD` when it has none) at checkpoints every `syncInterval` s.
-    public init(hub: Hub, fetcher: Fetcher, configuration: CrawlConfiguration, reader: LineReader,
+    public init(fetchers: FetcherGroup, configuration: CrawlConfiguration, reader: LineReader,
                 outputFD: Int32 = 1, state: CrawlState? = nil, syncInterval: Double = 1) throws(CrawlScopeError) {
-        self.hub = hub
-        self.fetcher = fetcher
+        let fetcher = fetchers.home
+        self.hub = fetcher.hub
+        self.fetchers = fetchers
         self.configuration = configuration
         self.scope = try CrawlScope(configuration)
         self.frontier = MemoryFrontier(perHost: configuration.perHost, delay: configuration.delay)
@@ -404,8 +410,9 @@ public actor Crawler {
         // A sitemap may be 50 MiB uncompressed (the protocol's limit; the reader stops there).
         if entry.isSitemap { overrides.maxBody = max(fetcher.configuration.maxBody, SitemapLimits().maxBytes) }
         var running = Running(entry: entry, host: host, task: nil, startedAt: now, robots: lastDecision, timer: nil)
-        let fetcher = self.fetcher
-        running.task = Task(executorPreference: hub.taskExecutor) { [self] in
+        running.hubIndex = pickHub(host, origin: url.origin)
+        let fetcher = fetchers.fetchers[running.hubIndex]
+        running.task = Task(executorPreference: fetcher.hub.taskExecutor) { [self] in
             let outcome = await fetcher.fetch(url, overrides: overrides)
             await self.finished(job, outcome, reader, collector, sitemap)
         }
@@ -421,6 +428,23 @@ public actor Crawler {
         inflight[job] = running
     }
 
+    /// The hub for a transfer to `origin`: one with a free slot of the origin's share (the
+    /// host's transfers are at most `--per-host`, the sum of the shares, so there is one);
+    /// the freest, so an origin's transfers spread over the hubs.
+    private func pickHub(_ host: HostState, origin: String) -> Int {
+        let n = fetchers.count
+        if n == 1 { return 0 }
+        if host.hubActive.count != n { host.hubActive = Array(repeating: 0, count: n) }
+        var best = fetchers.peers.owner(of: origin, slot: 0)
+        var bestFree = Int.min
+        for i in 0..<n {
+            let free = fetchers.peers.share(of: origin, hub: i) - host.hubActive[i]
+            if free > bestFree { best = i; bestFree = free }
+        }
+        host.hubActive[best] += 1
+        return best
+    }
+
     // MARK: - Completion
 
     private func finished(_ job: Int, _ outcome: FetchOutcome, _ reader: PageReader?, _ collector: BodyCollector?,
@@ -429,6 +453,7 @@ public actor Crawler {
         if let t = run.timer { hub.cancel(t) }
         let now = monotonicNanos()
         let host = run.host
+        if run.hubIndex < host.hubActive.count { host.hubActive[run.hubIndex] -= 1 }
         var entry = run.entry
         let elapsed = Double(now - run.startedAt) / 1e6
         defer {

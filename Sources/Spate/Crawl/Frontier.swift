@@ -70,6 +70,8 @@ final class HostState {
     var robotsEntry: FrontierEntry? = nil
     private(set) var pending = 0
     var active = 0
+    /// Transfers running per fetcher hub (the crawler's choice of hub, ``FetcherGroup``).
+    var hubActive: [Int] = []
     /// Earliest start of the next request (monotonic ns): `--delay`, Crawl-delay,
     /// Retry-After and the error back-off move it.
     var nextAllowed: UInt64 = 0
