@@ -986,9 +986,10 @@ enum SessionIDs {
     private static let names: Set<String> = ["jsessionid", "phpsessid", "sid", "sessionid", "session_id", "cfid", "cftoken"]
 
     static func strip(_ key: String) -> String {
-        // Fast path: nothing that could be a session id.
-        let u = key.utf8
-        guard u.contains(UInt8(ascii: "?")) || u.contains(UInt8(ascii: ";")) else { return key }
+        // Fast path: nothing that could be a session id (one pass over the contiguous bytes).
+        var probe = key
+        let candidate = probe.withUTF8 { b in b.contains { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: ";") } }
+        guard candidate else { return key }
         var url = Substring(key)
         var query: Substring? = nil
         if let q = key.firstIndex(of: "?") {

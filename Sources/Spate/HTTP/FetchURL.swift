@@ -11,10 +11,20 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
     /// Host as in the URL (IPv6 without brackets), lowercased.
     public let host: String
     public let port: Int
+    /// The per-host key: scheme, host and port (made once: the gates, the hub choice and the
+    /// crawler ask for it several times per transfer).
+    public let origin: String
+
+    public init(full: String, display: String, scheme: String, host: String, port: Int) {
+        self.full = full
+        self.display = display
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        origin = scheme + "://" + (host.utf8.contains(UInt8(ascii: ":")) ? "[" + host + "]" : host) + ":" + String(port)
+    }
 
     public var description: String { display }
-    /// The per-host key: scheme, host and port.
-    public var origin: String { "\(scheme)://\(host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host):\(port)" }
     public var hostIsLiteral: Bool { IPAddress.isIPv4(host) || IPAddress.isIPv6(host) }
 
     /// Removes `user:password@` from the authority of a URL-like string, valid or not.

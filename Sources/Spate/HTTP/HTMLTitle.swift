@@ -6,11 +6,19 @@ enum HTMLTitle {
     /// Whether a Content-Type names HTML (`text/html`, `application/xhtml+xml`), parameters
     /// and case aside; compared on bytes, without lowercased copies.
     static func isHTML(_ contentType: String) -> Bool {
-        let t = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
-        let trimmed = t.drop { $0 == 0x20 }
-        return asciiCaseInsensitiveEqual(trimmed.prefix(9), "text/html".utf8)
-            || asciiCaseInsensitiveEqual(trimmed.prefix(21), "application/xhtml+xml".utf8)
+        var text = contentType
+        return text.withUTF8 { all in
+            var start = 0
+            while start < all.count && all[start] == 0x20 { start += 1 }
+            var end = start
+            while end < all.count && all[end] != UInt8(ascii: ";") { end += 1 }
+            let t = UnsafeBufferPointer(rebasing: all[start..<end])
+            return (t.count >= 9 && asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: t[0..<9]), textHTML))
+                || (t.count >= 21 && asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: t[0..<21]), applicationXHTML))
+        }
     }
+    private static let textHTML = Array("text/html".utf8)
+    private static let applicationXHTML = Array("application/xhtml+xml".utf8)
 
     static func extract(_ bytes: [UInt8]) -> String? {
         guard let open = find(bytes, "<title", from: 0) else { return nil }

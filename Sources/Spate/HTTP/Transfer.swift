@@ -233,5 +233,8 @@ func asciiCaseInsensitiveEqual<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: 
 }
 
 func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
-    asciiCaseInsensitiveEqual(a.utf8, b.utf8)
+    guard a.utf8.count == b.utf8.count else { return false }
+    // On the contiguous UTF-8 of native strings: iterating String.UTF8View is much slower.
+    var a = a, b = b
+    return a.withUTF8 { x in b.withUTF8 { y in asciiCaseInsensitiveEqual(x, y) } }
 }
