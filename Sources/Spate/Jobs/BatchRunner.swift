@@ -271,17 +271,33 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                 sink.emit(i, unfinishedRecord(i, line, started: false, reason: reason))
                 continue
             }
-            // Created under the lock: the task cannot reach `finish` before its entry exists.
-            var entry = Entry(input: line, startedAt: monotonicNanos())
-            entry.task = Task(executorPreference: kind.taskExecutor(for: work)) { [self] in
+            // The entry exists before the task does (so `finish` finds it); the task is made
+            // after the lock is released — creating it enqueues it on a hub, which may write
+            // the hub's eventfd, and the hubs finishing jobs wait for this lock meanwhile.
+            inflight[i] = Entry(input: line, startedAt: monotonicNanos())
+            gate.unlock()
+            let task = Task(executorPreference: kind.taskExecutor(for: work)) { [self] in
                 let outcome = await kind.run(work)
                 finish(i, outcome)
             }
-            if let jt = options.jobTimeout, let hub {
-                entry.timer = hub.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in deadline(i) }
+            let timer = options.jobTimeout.flatMap { jt in
+                hub?.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in deadline(i) }
             }
-            inflight[i] = entry
-            gate.unlock()
+            gate.lock()
+            if inflight[i] != nil {
+                inflight[i]!.task = task
+                inflight[i]!.timer = timer
+                let deadlineHit = inflight[i]!.deadlineHit
+                gate.unlock()
+                if deadlineHit { task.cancel() }
+            } else {
+                // Finished already, or written as unfinished by a stop that could not cancel
+                // a task it did not see yet: cancel it now; its record is written either way.
+                let stopped = stopReason != nil
+                gate.unlock()
+                if stopped { task.cancel() }
+                if let timer { hub?.cancel(timer) }
+            }
         }
         gate.lock()
         readerDone = true

@@ -67,7 +67,23 @@ public struct JSONWriter {
 
     mutating func int(_ i: Int) {
         if i >= 0 && i < 10 { bytes.append(UInt8(ascii: "0") + UInt8(i)); return }
-        bytes.append(contentsOf: String(i).utf8)
+        if i < 0 { bytes.append(UInt8(ascii: "-")) }
+        digits(i.magnitude)
+    }
+
+    /// The decimal digits of `n`, written straight into the buffer.
+    private mutating func digits(_ n: UInt) {
+        // 20 digits hold any UInt64.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
+            var n = n
+            var p = 20
+            repeat {
+                p -= 1
+                buf[p] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+            } while n > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[p..<20]))
+        }
     }
 
     /// Finite doubles with up to 3 decimals (milliseconds with microsecond resolution);
@@ -77,17 +93,21 @@ public struct JSONWriter {
         let scaled = (d * 1000).rounded()
         if abs(scaled) < 9e15 {
             let n = Int(scaled)
-            let sign = n < 0 ? "-" : ""
-            let a = abs(n)
-            let frac = a % 1000
-            var s = sign + String(a / 1000)
+            if n < 0 { bytes.append(UInt8(ascii: "-")) }
+            let a = n.magnitude
+            digits(a / 1000)
+            var frac = a % 1000
             if frac != 0 {
-                var f = String(frac)
-                while f.count < 3 { f = "0" + f }
-                while f.hasSuffix("0") { f.removeLast() }
-                s += "." + f
+                bytes.append(UInt8(ascii: "."))
+                // Three digits, trailing zeros dropped: 50 → ".05", 500 → ".5".
+                var width = 3
+                while frac % 10 == 0 { frac /= 10; width -= 1 }
+                var divisor: UInt = width == 3 ? 100 : (width == 2 ? 10 : 1)
+                while divisor > 0 {
+                    bytes.append(UInt8(ascii: "0") + UInt8(frac / divisor % 10))
+                    divisor /= 10
+                }
             }
-            bytes.append(contentsOf: s.utf8)
         } else {
             bytes.append(contentsOf: "\(d)".utf8)
         }

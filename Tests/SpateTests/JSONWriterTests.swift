@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+@testable import Spate
+
+/// The record writer's numbers and strings, against independent formatting (printf) and
+/// Foundation's JSON parser.
+@Suite struct JSONWriterTests {
+    /// printf's "%.3f" with trailing zeros (and a bare ".") dropped: the documented form.
+    static func expected(_ d: Double) -> String {
+        var s = String(format: "%.3f", d)
+        while s.hasSuffix("0") { s.removeLast() }
+        if s.hasSuffix(".") { s.removeLast() }
+        return s == "-0" ? "0" : s
+    }
+
+    static func written(_ body: (inout JSONWriter) -> Void) -> String {
+        var w = JSONWriter()
+        body(&w)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    @Test func integers() {
+        var samples: [Int] = [0, 1, 9, 10, 11, 99, 100, 1234, -1, -9, -10, -12345, Int.max, Int.min + 1, Int.min]
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { samples.append(Int.random(in: -1_000_000_000_000...1_000_000_000_000, using: &g)) }
+        for i in samples {
+            #expect(Self.written { $0.int(i) } == String(i))
+        }
+    }
+
+    @Test func millisecondDoubles() {
+        var samples: [Double] = [0, 0.001, 0.05, 0.5, 0.1, 0.12, 0.123, 0.1234, 0.9995, 1, 1.5, 10.25, 999.999, 1000, 12.3456,
+                                 -0.5, -1.25, -1234.5678, 86_400_000.125, 1e12 + 0.5]
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<3000 { samples.append(Double.random(in: -100_000...100_000, using: &g)) }
+        for _ in 0..<1000 { samples.append(Double(Int.random(in: 0...5_000_000, using: &g)) / 1000) }
+        for d in samples {
+            let got = Self.written { $0.double(d) }
+            // printf rounds half to even on the binary value; ours rounds d × 1000 half away
+            // from zero: they may differ only when d × 1000 sits on a .5.
+            let onTie = abs((d * 1000).truncatingRemainder(dividingBy: 1)) == 0.5
+            if !onTie { #expect(got == Self.expected(d), "\(d)") }
+            #expect(abs((Double(got) ?? .nan) - d) <= 0.0005 + 1e-9, "\(d) → \(got)")
+        }
+        #expect(Self.written { $0.double(.nan) } == "null")
+        #expect(Self.written { $0.double(.infinity) } == "null")
+    }
+
+    @Test func stringsRoundTripThroughJSONSerialization() throws {
+        let samples = ["", "plain", "quote \" backslash \\ slash /", "tab\tnl\ncr\r", "\u{01}\u{1F}\u{7F}", "é ü 中文 🙂",
+                       String(repeating: "x", count: 10_000) + "\""]
+        for s in samples {
+            let text = Self.written { $0.string(s) }
+            let parsed = try JSONSerialization.jsonObject(with: Data(("[" + text + "]").utf8)) as? [String]
+            #expect(parsed == [s], "\(text.prefix(80))")
+        }
+    }
+}
