@@ -188,7 +188,7 @@ import Testing
         let s = try CrawlScope(c)
         func check(_ u: String) throws -> String? {
             let url = try Self.url(u)
-            return s.trapGuard(url, display: url.display)
+            return s.trapGuard(url)
         }
         #expect(try check("http://a.test/ok") == nil)
         #expect(try check("http://a.test/" + String(repeating: "x", count: 40)) == "url_length")
@@ -196,6 +196,14 @@ import Testing
         #expect(try check("http://a.test/a/b/a/b/a") == "repeated_segments")
         #expect(try check("http://a.test/?a=1&b=2&c=3") == nil)
         #expect(try check("http://a.test/?a=1&b=2&c=3&d=4") == "query_params")
+        // The length is the display form's: userinfo and fragment do not count.
+        #expect(try check("http://user:secret@a.test/" + String(repeating: "x", count: 25) + "#" + String(repeating: "f", count: 30)) == nil)
+        #expect(try check("http://user:secret@a.test/" + String(repeating: "x", count: 27)) == "url_length")
+        for u in ["http://a.test/", "https://user:pw@a.test:8443/p?q=1#frag", "http://u@[::1]:8080/x#", "http://a.test/#",
+                  "https://b.test?x", "http://:pw@c.test/", "HTTP://Ex.COM:80/a/./b/../c#x", "http://a.test/ünï/çødé?q=ü#ß"] {
+            let url = try Self.url(u)
+            #expect(url.displayUTF8Count == url.display.utf8.count, "\(u): \(url.displayUTF8Count) vs '\(url.display)'")
+        }
     }
 
     @Test func sessionIDsLeaveTheDedupeKey() {

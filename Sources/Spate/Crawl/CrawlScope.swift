@@ -69,6 +69,9 @@ final class CrawlScope {
         }
     }
 
+    /// Whether `--include` or `--exclude` was given (else ``filteredOut(_:)`` is always false).
+    var hasPatterns: Bool { !include.isEmpty || !exclude.isEmpty }
+
     /// `--exclude` matched, or some `--include` was given and none matched.
     func filteredOut(_ text: String) -> Bool {
         for r in exclude where regexec(r, text, 0, nil, 0) == 0 { return true }
@@ -79,8 +82,8 @@ final class CrawlScope {
 
     /// The trap guard that rejects `url`, if any: over-long URLs, a path segment repeated
     /// too often, too many query parameters.
-    func trapGuard(_ url: CrawlURL, display: String) -> String? {
-        if display.utf8.count > configuration.maxURLLength { return "url_length" }
+    func trapGuard(_ url: CrawlURL) -> String? {
+        if url.displayUTF8Count > configuration.maxURLLength { return "url_length" }
         let path = url.path
         // Only a path with more segments than the limit can repeat one too often.
         let slashes = path.utf8.reduce(0) { $1 == UInt8(ascii: "/") ? $0 + 1 : $0 }

@@ -158,6 +158,12 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
         if hostStart == authority { return fragmentStart >= 0 ? slice(0, Int(fragmentStart)) : href }
         return slice(0, authority) + slice(Int(hostStart), fragmentOrEnd)
     }
+    /// `display.utf8.count`, without making the string.
+    public var displayUTF8Count: Int {
+        let authority = Int(schemeEnd) + 3
+        if hostStart == authority { return fragmentStart >= 0 ? Int(fragmentStart) : href.utf8.count }
+        return authority + fragmentOrEnd - Int(hostStart)
+    }
     /// `href` without fragment (userinfo kept): for the request.
     public var requestURL: String { fragmentStart >= 0 ? slice(0, Int(fragmentStart)) : href }
     /// "/path?query": for robots.txt matching and the request target.
@@ -198,9 +204,13 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
     /// Result: `scheme://host[:port]/path[?query]`, e.g.
     /// "HTTP://Example.COM:80/a/./b/../c#x" → "http://example.com/a/c".
     public func canonical(sortQuery: Bool = false) -> String {
-        let bytes: [UInt8]? = href.utf8.withContiguousStorageIfAvailable { canonicalBytes($0, sortQuery) }
-        return String(decoding: bytes ?? Array(href.utf8).withUnsafeBufferPointer { canonicalBytes($0, sortQuery) },
-                      as: UTF8.self)
+        String(decoding: canonicalUTF8(sortQuery: sortQuery), as: UTF8.self)
+    }
+
+    /// ``canonical(sortQuery:)`` as bytes (the crawler fingerprints them without a String).
+    public func canonicalUTF8(sortQuery: Bool = false) -> [UInt8] {
+        href.utf8.withContiguousStorageIfAvailable { canonicalBytes($0, sortQuery) }
+            ?? Array(href.utf8).withUnsafeBufferPointer { canonicalBytes($0, sortQuery) }
     }
 
     private func canonicalBytes(_ h: UnsafeBufferPointer<UInt8>, _ sortQuery: Bool) -> [UInt8] {

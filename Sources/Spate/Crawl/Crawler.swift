@@ -264,7 +264,18 @@ public actor Crawler {
 
     /// The dedupe key: ``CrawlURL/canonical(sortQuery:)`` (rules v1) with session ids removed.
     private func canonicalKey(_ url: CrawlURL) -> String {
-        SessionIDs.strip(url.canonical(sortQuery: configuration.sortQuery))
+        String(decoding: dedupeKey(url).key, as: UTF8.self)
+    }
+
+    /// The dedupe key's bytes and fingerprint. Most links on a page are already seen: for
+    /// them no String is made (the session-id rules need one only when the key has a query
+    /// or a `;` parameter).
+    private func dedupeKey(_ url: CrawlURL) -> (key: [UInt8], fingerprint: UInt64) {
+        var key = url.canonicalUTF8(sortQuery: configuration.sortQuery)
+        if key.contains(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: ";") }) {
+            key = Array(SessionIDs.strip(String(decoding: key, as: UTF8.self)).utf8)
+        }
+        return (key, key.withUnsafeBufferPointer { URLFingerprint.xxh64($0) })
     }
 
     /// Queues an admitted entry on its host; the host's robots.txt is scheduled first.
@@ -745,22 +756,23 @@ public actor Crawler {
         case let .success(u):
             url = u
         }
-        let display = url.display
-        let inScope = scope.inScope(url) && !scope.filteredOut(display)
+        let hostInScope = scope.inScope(url)
+        let inScope = hostInScope && !(scope.hasPatterns && scope.filteredOut(url.display))
         func drop(_ why: String, _ drops: inout [String: Int]) -> LinkFate {
             drops[why, default: 0] += 1
             return LinkFate(status: why, url: url, inScope: inScope)
         }
-        if !inScope { return drop(scope.inScope(url) ? "excluded" : "out_of_scope", &drops) }
+        if !inScope { return drop(hostInScope ? "excluded" : "out_of_scope", &drops) }
         if nofollow && !configuration.followNofollow { return drop("nofollow", &drops) }
-        if let guardName = scope.trapGuard(url, display: display) { return drop("guard:" + guardName, &drops) }
+        if let guardName = scope.trapGuard(url) { return drop("guard:" + guardName, &drops) }
         if let max = configuration.maxDepth, depth > max { return drop("max_depth", &drops) }
-        let canonical = canonicalKey(url)
-        let fingerprint = URLFingerprint.of(canonical)
+        let (key, fingerprint) = dedupeKey(url)
         if seen.contains(fingerprint) { return drop("seen", &drops) }
         if let max = configuration.maxPages, admittedPages >= max { return drop("max_pages", &drops) }
         let host = frontier.host(url.origin)
         if host.admitted >= configuration.maxPagesPerHost { return drop("guard:pages_per_host", &drops) }
+        let canonical = String(decoding: key, as: UTF8.self)
+        let display = url.display
         _ = seen.insert(fingerprint)
         admittedPages += 1
         let job = nextJob
