@@ -38,7 +38,11 @@ final class CurlMulti: HubSource {
         // Bound idle cached connections (default 4× handles) and so the fds they hold.
         let hubs = max(1, hubs)
         cspate_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, (configuration.concurrency + hubs - 1) / hubs))
-        cspate_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (configuration.perHost + hubs - 1) / hubs)
+        // No MAX_HOST_CONNECTIONS: the fetcher's gates bound each origin's transfers (and so
+        // its connections) exactly, while curl 7.88 counts that limit per connect-to address
+        // (CURLOPT_CONNECT_TO) or proxy, not per host name — hosts sharing an IP, or any
+        // --proxy run, would queue inside curl, against CURLOPT_TIMEOUT_MS (DESIGN.md §2).
+        // https://curl.se/libcurl/c/CURLMOPT_MAX_HOST_CONNECTIONS.html
         cspate_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max(16, configuration.concurrency + configuration.concurrency / 4))
     }
 

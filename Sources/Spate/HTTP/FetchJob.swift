@@ -39,7 +39,7 @@ public struct FetchJob: JobKind {
             return .failure(RecordException(type: FetchError.Code.invalidURL.rawValue, message: "line is \(total) bytes long"))
         }
         switch FetchURL.parse(line.text, defaultScheme: fetchers.configuration.defaultScheme) {
-        case let .success(url): return .success(Work(url: url, job: line.job, fetcher: fetchers.fetcher(for: url.origin, job: line.job)))
+        case let .success(url): return .success(Work(url: url, job: line.job, fetcher: fetchers.assign(url.origin)))
         case let .failure(e): return .failure(Self.exception(e))
         }
     }
@@ -53,6 +53,7 @@ public struct FetchJob: JobKind {
             saveName = "\(job)-\(h.hex().prefix(16)).body"
         }
         let o = await fetcher.fetch(url, saveName: saveName)
+        fetchers.finished(url.origin, on: fetcher)
         var outcome: JobOutcome
         switch o.result {
         case let .success(value):

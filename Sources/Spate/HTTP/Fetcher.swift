@@ -109,7 +109,11 @@ public actor Fetcher {
             // A hop to an origin this hub owns no slot of (a redirect, with --per-host below
             // the number of hubs) runs on a hub that does.
             let hop: Hop
-            if peers.share(of: current.origin, hub: index) == 0, let owner = peers.member(peers.owner(of: current.origin, slot: 0)) {
+            if peers.share(of: current.origin, hub: index) == 0 {
+                guard let owner = peers.member(peers.owner(of: current.origin, slot: 0)) else {
+                    return FetchOutcome(result: .failure(FetchError(.cancelled, "fetcher shut down")), status: nil, bytes: 0,
+                                        attempts: attempts)
+                }
                 hop = await owner.fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer,
                                            maxBody: overrides.maxBody)
             } else {
@@ -260,8 +264,14 @@ public actor Fetcher {
         case let .hit(hit):
             return (hit, true)
         case .wait:
-            let shared = await withCheckedContinuation { (c: SharedDNSCache.Waiter) in
-                if !dns.wait(host, c) { c.resume(returning: nil) }
+            let id = dns.newWaiterID()
+            let shared = await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: SharedDNSCache.Waiter) in
+                    if Task.isCancelled { c.resume(returning: .failure(FetchError(.cancelled, "cancelled"))); return }
+                    if !dns.wait(host, id: id, c) { c.resume(returning: nil) }
+                }
+            } onCancel: {
+                dns.cancel(host, id: id)
             }
             // Finished meanwhile (now cached), or cancelled with its job: ask again for ours.
             guard let shared else { return await resolve(host) }
@@ -391,7 +401,7 @@ extension Fetcher {
 /// one lookup in flight per host and later askers waiting for it. Guarded by ``SharedDNSCache``.
 struct DNSCache {
     private var entries: [String: (result: Result<[String], FetchError>, expires: UInt64)] = [:]
-    var pending: [String: [CheckedContinuation<Result<[String], FetchError>?, Never>]] = [:]
+    var pending: [String: [(id: Int, waiter: CheckedContinuation<Result<[String], FetchError>?, Never>)]] = [:]
 
     func lookup(_ host: String, now: UInt64) -> Result<[String], FetchError>? {
         guard let e = entries[host], e.expires > now else { return nil }

@@ -14,8 +14,9 @@ import Synchronization
 /// (slot `s` of an origin belongs to hub `(home(origin) + s) % hubs`), each hub's gate admits
 /// only its share, and each hop of a transfer runs on a hub that owns a slot of the hop's
 /// origin. A hub opens connections to an origin only for transfers it runs, so the open
-/// connections to an origin never exceed `--per-host` either. Jobs of one origin are spread
-/// over its slots' hubs in proportion to the shares (``owner(of:slot:)``).
+/// connections to an origin never exceed `--per-host` either. A new job goes to the hub
+/// with the most free slots of its origin's share (``assign(_:)``), so an origin's jobs
+/// spread over its hubs whatever order the input lists them in.
 public final class FetcherGroup: Sendable {
     public let fetchers: [Fetcher]
     let peers: FetcherPeers
@@ -58,9 +59,16 @@ public final class FetcherGroup: Sendable {
         self.init(fetchers: [fetcher], peers: fetcher.peers, ownHubs: [])
     }
 
-    /// The fetcher that runs job number `job` of `origin` (spreads an origin's jobs over its slots).
-    public func fetcher(for origin: String, job: Int) -> Fetcher {
-        fetchers[peers.owner(of: origin, slot: job)]
+    /// The fetcher for a new job on `origin`: the hub with the most free slots of the
+    /// origin's share (jobs assigned and not yet ``finished(_:on:)`` count as taken), so an
+    /// origin's jobs spread over its slots' hubs whatever order the input lists them in.
+    public func assign(_ origin: String) -> Fetcher {
+        fetchers[peers.assign(origin)]
+    }
+
+    /// A job ``assign(_:)`` gave to `fetcher` is done.
+    public func finished(_ origin: String, on fetcher: Fetcher) {
+        peers.release(origin, hub: fetcher.index)
     }
 
     /// Stops the hubs this group started (after the run: no transfer is left on them).
@@ -77,19 +85,25 @@ final class FetcherPeers: Sendable {
     let count: Int
     let perHost: Int
     let dns = SharedDNSCache()
-    private let members = Mutex<[Fetcher]>([])
+    /// Weak: the group holds its fetchers; a fetcher holds its peers.
+    private let members = Mutex<[WeakFetcher]>([])
+    /// origin → jobs assigned per hub and not finished (``assign(_:)``); an origin leaves the
+    /// table when its counts are back to zero, so it holds only origins with jobs in flight.
+    private let load = Mutex<[String: [Int32]]>([:])
 
     init(count: Int, perHost: Int) {
         self.count = max(1, count)
         self.perHost = max(1, perHost)
     }
 
-    func set(_ list: [Fetcher]) { members.withLock { $0 = list } }
-    func member(_ i: Int) -> Fetcher? { members.withLock { i < $0.count ? $0[i] : nil } }
+    func set(_ list: [Fetcher]) { members.withLock { $0 = list.map { WeakFetcher(fetcher: $0) } } }
+    func member(_ i: Int) -> Fetcher? { members.withLock { i < $0.count ? $0[i].fetcher : nil } }
 
-    /// The hub that owns slot 0 of `origin` (stable within a process).
+    /// The hub that owns slot 0 of `origin`: xxHash64 of its bytes, so the same in every run.
     func home(of origin: String) -> Int {
-        count == 1 ? 0 : Int(UInt(bitPattern: origin.hashValue) % UInt(count))
+        if count == 1 { return 0 }
+        var o = origin
+        return Int(o.withUTF8 { URLFingerprint.xxh64($0) } % UInt64(count))
     }
 
     /// The hub owning slot `slot` (taken modulo `--per-host`) of `origin`.
@@ -99,10 +113,45 @@ final class FetcherPeers: Sendable {
 
     /// How many of `origin`'s `--per-host` slots hub `index` owns.
     func share(of origin: String, hub index: Int) -> Int {
-        if count == 1 { return perHost }
-        let offset = ((index - home(of: origin)) % count + count) % count
+        count == 1 ? perHost : share(home: home(of: origin), hub: index)
+    }
+
+    private func share(home: Int, hub index: Int) -> Int {
+        let offset = ((index - home) % count + count) % count
         return perHost / count + (offset < perHost % count ? 1 : 0)
     }
+
+    /// The hub for a new job on `origin` (see ``FetcherGroup/assign(_:)``).
+    func assign(_ origin: String) -> Int {
+        if count == 1 { return 0 }
+        let home = home(of: origin)
+        return load.withLock { table in
+            var counts = table[origin] ?? Array(repeating: 0, count: count)
+            var best = home
+            var bestFree = Int.min
+            for k in 0..<count {
+                let i = (home + k) % count
+                let free = share(home: home, hub: i) - Int(counts[i])
+                if free > bestFree { best = i; bestFree = free }
+            }
+            counts[best] += 1
+            table[origin] = counts
+            return best
+        }
+    }
+
+    func release(_ origin: String, hub: Int) {
+        if count == 1 { return }
+        load.withLock { table in
+            guard var counts = table[origin], hub < counts.count, counts[hub] > 0 else { return }
+            counts[hub] -= 1
+            table[origin] = counts.allSatisfy { $0 == 0 } ? nil : counts
+        }
+    }
+}
+
+struct WeakFetcher: Sendable {
+    weak var fetcher: Fetcher?
 }
 
 /// The group's DNS cache (``DNSCache`` behind a lock), with one lookup in flight per host
@@ -113,11 +162,12 @@ final class SharedDNSCache: Sendable {
         case hit(Result<[String], FetchError>)
         /// The caller looks the host up and then calls ``finish(_:_:ttl:now:)``.
         case lookUp
-        /// Another lookup is in flight: ``wait(_:_:)`` for it.
+        /// Another lookup is in flight: ``wait(_:id:_:)`` for it.
         case wait
     }
 
     private let state = Mutex(DNSCache())
+    private let ids = Atomic<Int>(0)
 
     func start(_ host: String, now: UInt64) -> Start {
         state.withLock { cache in
@@ -128,20 +178,32 @@ final class SharedDNSCache: Sendable {
         }
     }
 
+    /// A number for ``wait(_:id:_:)`` and ``cancel(_:id:)``.
+    func newWaiterID() -> Int { ids.add(1, ordering: .relaxed).newValue }
+
     /// Queues `waiter` behind the lookup in flight; false when it finished meanwhile.
-    func wait(_ host: String, _ waiter: Waiter) -> Bool {
+    func wait(_ host: String, id: Int, _ waiter: Waiter) -> Bool {
         state.withLock { cache in
             guard cache.pending[host] != nil else { return false }
-            cache.pending[host]!.append(waiter)
+            cache.pending[host]!.append((id, waiter))
             return true
         }
+    }
+
+    /// A waiting job was cancelled: it stops waiting at once, with a `cancelled` failure.
+    func cancel(_ host: String, id: Int) {
+        let waiter = state.withLock { cache -> Waiter? in
+            guard let i = cache.pending[host]?.firstIndex(where: { $0.id == id }) else { return nil }
+            return cache.pending[host]!.remove(at: i).waiter
+        }
+        waiter?.resume(returning: .failure(FetchError(.cancelled, "cancelled")))
     }
 
     /// Stores the answer and returns the waiters to resume (outside the lock).
     func finish(_ host: String, _ result: Result<[String], FetchError>, ttl: Int, now: UInt64) -> [Waiter] {
         state.withLock { cache in
             cache.store(host, result, ttl: ttl, now: now)
-            return cache.pending.removeValue(forKey: host) ?? []
+            return (cache.pending.removeValue(forKey: host) ?? []).map(\.waiter)
         }
     }
 }
