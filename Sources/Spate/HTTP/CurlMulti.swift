@@ -3,8 +3,8 @@ import Glibc
 
 /// libcurl's multi interface on the hub (DESIGN.md §2, §5). Loop-confined.
 ///
-/// - `CURLMOPT_SOCKETFUNCTION` → the hub's epoll (watch/unwatch; `CURL_POLL_REMOVE` does not
-///   mean closed, so we only stop watching);
+/// - `CURLMOPT_SOCKETFUNCTION` → the hub's epoll (watch; `CURL_POLL_REMOVE` does not mean
+///   closed, so we only park the fd: ``Hub/park(fd:)``);
 /// - `CURLMOPT_TIMERFUNCTION` only records the deadline (one-shot, −1 deletes): acting on a
 ///   0 ms timer inside the callback would re-enter curl (`CURLM_RECURSIVE_API_CALL`);
 /// - completions are drained with `curl_multi_info_read` after every `socket_action`, the
@@ -189,7 +189,8 @@ final class CurlMulti: HubSource {
 
     fileprivate func socketChanged(_ fd: Int32, _ what: Int32) {
         if what == cspate_CURL_POLL_REMOVE {
-            hub.unwatch(fd: fd)
+            // Usually a kept-alive connection going idle, watched again by the next transfer.
+            hub.park(fd: fd)
             return
         }
         var events: UInt32 = 0

@@ -49,7 +49,8 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     private struct Registration {
         var generation: UInt32
         var events: UInt32
-        var handler: (UInt32) -> Void
+        /// nil: parked (see ``park(fd:)``).
+        var handler: ((UInt32) -> Void)?
     }
 
     private static let wakeToken: UInt64 = .max
@@ -195,20 +196,23 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
             reg.events = events
             reg.handler = handler
             registrations[fd] = reg
-            _ = cspate_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, Hub.token(fd, reg.generation))
-        } else {
-            let generation = nextGeneration
-            nextGeneration &+= 1
-            registrations[fd] = Registration(generation: generation, events: events, handler: handler)
-            _ = cspate_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, Hub.token(fd, generation))
+            if cspate_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, Hub.token(fd, reg.generation)) == 0 { return }
+            // A parked fd that was closed meanwhile (the kernel dropped its registration), and
+            // perhaps reused for another file: register afresh, with a new generation.
+            registrations[fd] = nil
         }
+        let generation = nextGeneration
+        nextGeneration &+= 1
+        registrations[fd] = Registration(generation: generation, events: events, handler: handler)
+        _ = cspate_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, Hub.token(fd, generation))
     }
 
     /// Changes the events of a watched fd, keeping its handler; false when `fd` is not
-    /// watched. No syscall when the events are unchanged (curl re-announces sockets often).
+    /// watched (or parked). No syscall when the events are unchanged (curl re-announces
+    /// sockets often).
     public func modify(fd: Int32, events: UInt32) -> Bool {
         assert(isOnHub)
-        guard var reg = registrations[fd] else { return false }
+        guard var reg = registrations[fd], reg.handler != nil else { return false }
         if reg.events == events { return true }
         reg.events = events
         registrations[fd] = reg
@@ -222,6 +226,18 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         if registrations.removeValue(forKey: fd) != nil {
             _ = cspate_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0)
         }
+    }
+
+    /// Stops delivering `fd`'s events without a syscall, for a socket its owner may want
+    /// again soon (curl's idle keep-alive connections: `CURL_POLL_REMOVE` after every
+    /// transfer, then watched again by the next one — a DEL and an ADD per transfer, now
+    /// one MOD). The kernel registration stays until the fd is watched again, an event
+    /// arrives for it (then it is deleted: a level-triggered event nobody handles would
+    /// spin), or the fd is closed (the kernel drops it; ``watch(fd:events:handler:)`` finds
+    /// that out from MOD's failure and adds it afresh).
+    public func park(fd: Int32) {
+        assert(isOnHub)
+        registrations[fd]?.handler = nil
     }
 
     /// Adds a source the loop drives each turn until the hub stops.
@@ -297,7 +313,14 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
                     // Looked up afresh: an earlier handler in this batch may have
                     // unwatched (and the library closed and reused) this fd.
                     guard let reg = registrations[fd], reg.generation == generation else { continue }
-                    reg.handler(events[i])
+                    guard let handler = reg.handler else {
+                        // Parked, and something happened (the peer closed an idle connection):
+                        // its owner will find out when it uses the socket again.
+                        registrations[fd] = nil
+                        _ = cspate_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0)
+                        continue
+                    }
+                    handler(events[i])
                 }
             }
 

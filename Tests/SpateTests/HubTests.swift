@@ -1,0 +1,111 @@
+import Foundation
+import CSpate
+import Glibc
+import Synchronization
+import Testing
+@testable import Spate
+
+/// The hub's fd registrations: watch, park (curl's idle connections) and reuse of a closed
+/// fd number.
+@Suite struct HubTests {
+    /// A socket pair: writing to `b` makes `a` readable.
+    static func pair() throws -> (a: Int32, b: Int32) {
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw POSIXError(.EIO)
+        }
+        return (fds[0], fds[1])
+    }
+
+    final class Counter: Sendable {
+        private let value = Atomic<Int>(0)
+        var count: Int { value.load(ordering: .relaxed) }
+        func bump() { value.add(1, ordering: .relaxed) }
+    }
+
+    /// A handler that counts its calls and reads what is pending on `fd`.
+    static func reading(_ fd: Int32, _ calls: Counter) -> @Sendable (UInt32) -> Void {
+        { _ in
+            calls.bump()
+            var buf = [UInt8](repeating: 0, count: 64)
+            _ = read(fd, &buf, buf.count)
+        }
+    }
+
+    static func onHub<T: Sendable>(_ hub: Hub, _ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { c in hub.execute { c.resume(returning: body()) } }
+    }
+
+    static func waitUntil(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+        return condition()
+    }
+
+    @Test func aParkedFdDeliversNothingAndIsDroppedOnItsFirstEvent() async throws {
+        let hub = try Hub(name: "test-hub")
+        defer { hub.shutdown() }
+        let (a, b) = try Self.pair()
+        defer { close(a); close(b) }
+        let calls = Counter()
+        await Self.onHub(hub) {
+            hub.watch(fd: a, events: cspate_EPOLLIN, handler: Self.reading(a, calls))
+        }
+        _ = write(b, "x", 1)
+        #expect(await Self.waitUntil(2) { calls.count == 1 })
+        // Parked: data arrives and is never read (level-triggered): the handler is not
+        // called, and the hub does not spin on it — it deletes the registration.
+        await Self.onHub(hub) { hub.park(fd: a) }
+        _ = write(b, "y", 1)
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(calls.count == 1)
+        #expect(await Self.onHub(hub) { hub.modify(fd: a, events: cspate_EPOLLIN) } == false, "a parked fd is not watched")
+        // Watched again (its registration was deleted meanwhile): the pending byte is seen.
+        await Self.onHub(hub) {
+            hub.watch(fd: a, events: cspate_EPOLLIN, handler: Self.reading(a, calls))
+        }
+        #expect(await Self.waitUntil(2) { calls.count == 2 })
+    }
+
+    @Test func aParkedFdWatchedAgainNeedsNoNewRegistration() async throws {
+        let hub = try Hub(name: "test-hub")
+        defer { hub.shutdown() }
+        let (a, b) = try Self.pair()
+        defer { close(a); close(b) }
+        let calls = Counter()
+        let handler = Self.reading(a, calls)
+        await Self.onHub(hub) { hub.watch(fd: a, events: cspate_EPOLLIN, handler: handler) }
+        await Self.onHub(hub) { hub.park(fd: a) }
+        await Self.onHub(hub) { hub.watch(fd: a, events: cspate_EPOLLIN, handler: handler) }
+        for i in 1...3 {
+            _ = write(b, "z", 1)
+            #expect(await Self.waitUntil(2) { calls.count == i })
+        }
+    }
+
+    /// curl closes a parked socket and a new one gets the same number: watching it must
+    /// register the new file (the kernel dropped the old registration at close).
+    @Test func aClosedParkedFdNumberReusedIsWatchedAfresh() async throws {
+        let hub = try Hub(name: "test-hub")
+        defer { hub.shutdown() }
+        let (a, b) = try Self.pair()
+        defer { close(b) }
+        await Self.onHub(hub) { hub.watch(fd: a, events: cspate_EPOLLIN) { _ in } }
+        await Self.onHub(hub) { hub.park(fd: a) }
+        // dup2 closes the parked socket and puts a new one under its number in one step (a
+        // close and an open could lose the number to another test's thread in between).
+        let (c, peer) = try Self.pair()
+        defer { close(a); close(peer) }
+        #expect(dup2(c, a) == a)
+        close(c)
+        let calls = Counter()
+        await Self.onHub(hub) {
+            hub.watch(fd: a, events: cspate_EPOLLIN, handler: Self.reading(a, calls))
+        }
+        _ = write(peer, "w", 1)
+        #expect(await Self.waitUntil(2) { calls.count == 1 }, "no event for the reused fd")
+    }
+}
