@@ -225,6 +225,15 @@ import Testing
         let (bad, _) = try Self.capture(["HTTP/1.1 200 OK\r\n", "Content-Encoding: gzip\r\n", "\r\n"], body: junk)
         #expect(bad.decodeFailure?.hasPrefix("gzip:") == true)
         #expect(bad.spool.count == junk.count)
+        // …and the payload digest covers all of it, not the part before the failure, plain
+        // and chunked (the chunks' framing removed).
+        let badX = try #require(bad.exchange(url: url, ip: "127.0.0.1", status: 200, truncated: nil))
+        #expect(badX.payloadDigest == Digest.warcDigest(junk))
+        let (badChunked, _) = try Self.capture(["HTTP/1.1 200 OK\r\n", "Content-Encoding: gzip\r\n", "Transfer-Encoding: chunked\r\n", "\r\n"],
+                                               body: Self.chunked(junk, size: 10))
+        #expect(badChunked.decodeFailure?.hasPrefix("gzip:") == true)
+        let badChunkedX = try #require(badChunked.exchange(url: url, ip: "127.0.0.1", status: 200, truncated: nil))
+        #expect(badChunkedX.payloadDigest == Digest.warcDigest(junk))
         // No final response head: nothing to archive.
         let (none, _) = try Self.capture(["HTTP/1.1 100 Continue\r\n", "\r\n"], body: [])
         #expect(none.exchange(url: url, ip: "", status: 100, truncated: nil) == nil)

@@ -197,4 +197,76 @@ import Testing
             _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output)
         }
     }
+
+    /// An unreadable entry with valid ones after it is damage, not a torn write: the state is
+    /// refused and the journal left as it was (cutting there would forget what followed, and
+    /// the crawl would record it all again).
+    @Test func aDamagedEntryInsideTheJournalIsRefusedNotCut() throws {
+        let d = Dir()
+        defer { d.remove() }
+        do { _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output) }
+        var good: [UInt8] = []
+        JournalEntry.admit(page(0, fp: 1)).encode(into: &good)
+        var bad: [UInt8] = []
+        JournalEntry.admit(page(1, fp: 2)).encode(into: &bad)
+        bad[bad.count / 2] ^= 0x20
+        var after: [UInt8] = []
+        JournalEntry.admit(page(2, fp: 3)).encode(into: &after)
+        try append(d.path + "/journal", good + bad + after)
+        let before = try Data(contentsOf: URL(fileURLWithPath: d.path + "/journal"))
+        #expect(throws: StateError.self) {
+            _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: d.path + "/journal")) == before, "the journal was changed")
+        // The same bad entry as the last line is a torn write: cut, and the crawl resumes.
+        let e = Dir()
+        defer { e.remove() }
+        do { _ = try CrawlState.open(directory: e.path, identity: Self.identity, outputPath: e.output) }
+        try append(e.path + "/journal", good + bad)
+        let state = try CrawlState.open(directory: e.path, identity: Self.identity, outputPath: e.output)
+        #expect(state.resume.pending.map(\.job) == [0])
+        #expect(state.resume.journalCut == bad.count)
+    }
+
+    /// A state directory of another format version is refused by name.
+    @Test func aStateOfAnotherFormatIsRefused() throws {
+        let d = Dir()
+        defer { d.remove() }
+        do { _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: nil) }
+        let meta = d.path + "/state.json"
+        let text = try String(contentsOfFile: meta, encoding: .utf8)
+        let written = CrawlState.format.replacingOccurrences(of: "/", with: "\\/")   // as JSONSerialization writes it
+        #expect(text.contains(written))
+        try text.replacingOccurrences(of: written, with: "spate-crawl-state/1").write(toFile: meta, atomically: true, encoding: .utf8)
+        do {
+            _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: nil)
+            Issue.record("a /1 state was opened")
+        } catch {
+            #expect("\(error)".contains("another version of spate"), "\(error)")
+        }
+    }
+
+    /// Lines in the output that look like records but are not ours (a job number longer
+    /// than any) end the scan there, without a crash; -o must be a regular file.
+    @Test func oddOutputsAreHandled() throws {
+        let d = Dir()
+        defer { d.remove() }
+        do { _ = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output) }
+        var journal: [UInt8] = []
+        JournalEntry.admit(page(0, fp: 1)).encode(into: &journal)
+        JournalEntry.admit(page(1, fp: 2)).encode(into: &journal)
+        try append(d.path + "/journal", journal)
+        try append(d.output, Array("{\"job\":0,\"a\":1}\n{\"job\":123456789012345678901234,\"a\":1}\n".utf8))
+        let state = try CrawlState.open(directory: d.path, identity: Self.identity, outputPath: d.output)
+        #expect(state.resume.pending.map(\.job) == [1])
+        #expect(state.resume.outputCut == "{\"job\":123456789012345678901234,\"a\":1}\n".utf8.count)
+
+        let fifo = d.path + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let e = Dir()
+        defer { e.remove() }
+        #expect(throws: StateError.self) {
+            _ = try CrawlState.open(directory: e.path, identity: Self.identity, outputPath: fifo)
+        }
+    }
 }

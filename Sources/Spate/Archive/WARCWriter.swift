@@ -390,6 +390,10 @@ public final class WARCWriter: Sendable {
             Glibc.close(fd)
             return e
         }
+        // The new file's directory entry is durable too (a record may point into it).
+        let directory = (file as NSString).deletingLastPathComponent
+        let dfd = Glibc.open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); Glibc.close(dfd) }
         s = next
         return nil
     }
@@ -397,11 +401,14 @@ public final class WARCWriter: Sendable {
     private func roll(_ s: inout State) -> Failure? {
         if s.fd >= 0 {
             // A finished file is made durable before the next one starts (crawl --state:
-            // records point into it; see ``sync()``).
-            _ = fdatasync(s.fd)
+            // records point into it; see ``sync()``): a failure is the exchange's failure.
+            let synced = fdatasync(s.fd) == 0 ? 0 : errno
             let rc = Glibc.close(s.fd)
+            let closed = rc == 0 ? 0 : errno
             s.fd = -1
-            if rc != 0 { return Failure(message: "--warc \(s.file): \(String(cString: strerror(errno)))") }
+            if synced != 0 || closed != 0 {
+                return Failure(message: "--warc \(s.file): \(String(cString: strerror(synced != 0 ? synced : closed)))")
+            }
         }
         return open(&s)
     }

@@ -473,9 +473,10 @@ public actor Crawler {
         }
         if run.deadlineHit {
             host.consecutiveErrors += 1
+            // The robots verdict is journaled before the record that depends on it.
+            if entry.isRobots { robotsFetched(host, .failure(FetchError(.jobTimeout, "job timeout")), nil, now: now) }
             finishRecord(entry, value: .null, exception: RecordException(type: "job_timeout", message: "job exceeded --job-timeout \(configuration.jobTimeout ?? 0) s"),
                          elapsed: elapsed, robots: run.robots, micros: (now - run.startedAt) / 1000)
-            if entry.isRobots { robotsFetched(host, .failure(FetchError(.jobTimeout, "job timeout")), nil, now: now) }
             tripIfNeeded(host, last: "job_timeout")
             return
         }
@@ -542,8 +543,8 @@ public actor Crawler {
         host.dead = true
         host.deadReason = "gave up on \(host.key) after \(host.consecutiveErrors) consecutive failures (last: \(last))"
         state?.journal.append(.hostDead(origin: host.key, reason: host.deadReason))
+        // Every queued job gets its record, a queued robots.txt fetch (due again after 24 h) too.
         for e in frontier.drain(host) {
-            if e.isRobots { continue }
             finishWithoutFetch(e, type: "host_abandoned", message: host.deadReason)
         }
         count { $0.events["hosts_abandoned", default: 0] += 1 }

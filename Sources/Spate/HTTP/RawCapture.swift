@@ -113,16 +113,19 @@ final class RawCapture {
         }
         guard spool.append(data) else { return false }
         blockHasher.update(data)
-        if decodeFailure != nil { return true }
+        // Broken chunked framing: the payload has no defined end, so no payload digest.
+        if payloadBroken { return true }
+        // After a content-coding failure the body is still archived whole and its payload
+        // digested; only decoding (for spate's own use) stops.
         if !chunked {
             payloadHasher.update(data)
-            return decode(data, deliver)
+            return decodeFailure != nil ? true : decode(data, deliver)
         }
         var keepGoing = true
         do throws(ChunkedDecoder.Failure) {
             try dechunker.feed(data) { piece in
                 payloadHasher.update(piece)
-                keepGoing = decode(piece, deliver)
+                if decodeFailure == nil { keepGoing = decode(piece, deliver) }
                 return keepGoing
             }
         } catch {

@@ -146,6 +146,12 @@ public final class CrawlState: @unchecked Sendable {
             let flags = r.resumed ? (O_RDWR | O_CREAT | O_CLOEXEC) : (O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC)
             let fd = Glibc.open(outputPath, flags, 0o644)
             guard fd >= 0 else { throw .io("open \(outputPath)", errno) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { let e = errno; close(fd); throw .io("stat \(outputPath)", e) }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                close(fd)
+                throw .badState("-o \(outputPath): with --state the output must be a regular file (it is cut and read back on resume)")
+            }
             let size = Int64(lseek(fd, 0, SEEK_END))
             if size < committed {
                 close(fd)
@@ -234,8 +240,10 @@ public final class CrawlState: @unchecked Sendable {
                 var j = 0, digits = 0
                 for b in line.dropFirst(prefix.count) {
                     guard b >= 0x30 && b <= 0x39 else { break }
-                    j = j * 10 + Int(b - 0x30)
                     digits += 1
+                    // More digits than any job number has: not a record of ours.
+                    if digits > 18 { break scan }
+                    j = j * 10 + Int(b - 0x30)
                 }
                 guard digits > 0, line.last == UInt8(ascii: "}") else { break scan }
                 jobs.append(j)
@@ -253,14 +261,20 @@ public final class CrawlState: @unchecked Sendable {
     }
 
     private static func parseMeta(_ data: Data, path: String) throws(StateError) -> [(String, String)] {
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              json["format"] as? String == Self.format, let crawl = json["crawl"] as? [String: String] else {
+        let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        if let other = json?["format"] as? String, other != Self.format, other.hasPrefix("spate-crawl-state/") {
+            throw .badState("\(path) was written by another version of spate (\(other); this one reads \(Self.format)): "
+                + "finish that crawl with the spate that started it, or use another --state directory")
+        }
+        guard let json, json["format"] as? String == Self.format, let crawl = json["crawl"] as? [String: String] else {
             throw .badState("\(path) is not a spate crawl state (format \(Self.format))")
         }
         return crawl.map { ($0.key, $0.value) }
     }
 
-    static let format = "spate-crawl-state/1"
+    /// The journal's format. /2: admissions carry the seed line's index (A: 15 fields, N: 4);
+    /// a /1 journal's entries would not decode, so /1 is refused by name.
+    static let format = "spate-crawl-state/2"
 
     /// Makes new files' directory entries durable (the journal, the output).
     private static func syncDirectory(_ directory: String) {

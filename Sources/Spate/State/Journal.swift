@@ -269,8 +269,11 @@ final class JournalFile: Sendable {
 
     deinit { close(fd) }
 
-    /// Opens (creating) the journal, reads every valid entry in order, and cuts what follows
-    /// the last valid one. `cut` reports how many bytes were cut.
+    /// Opens (creating) the journal, reads every valid entry in order, and cuts a torn tail:
+    /// an unreadable last line (a write cut short by a crash). An unreadable line with valid
+    /// lines after it is not a torn write but damage (or another format): the journal is
+    /// refused, never cut there — cutting would forget every entry after it, and the crawl
+    /// would fetch and record again what it had done. `cut` reports how many bytes were cut.
     static func open(_ path: String, each: (JournalEntry) -> Void) throws(StateError) -> (JournalFile, cut: Int) {
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StateError.io("open \(path)", errno) }
@@ -283,15 +286,24 @@ final class JournalFile: Sendable {
             data.append(contentsOf: chunk[..<n])
         }
         var valid = 0
+        var damagedAt: Int? = nil
         data.withUnsafeBufferPointer { b in
             var start = 0
             while start < b.count {
                 guard let nl = b[start...].firstIndex(of: 0x0A) else { break }
-                guard let entry = JournalEntry.decode(UnsafeBufferPointer(rebasing: b[start..<nl])) else { break }
+                guard let entry = JournalEntry.decode(UnsafeBufferPointer(rebasing: b[start..<nl])) else {
+                    if nl + 1 < b.count { damagedAt = start }
+                    break
+                }
                 each(entry)
                 start = nl + 1
                 valid = start
             }
+        }
+        if let at = damagedAt {
+            close(fd)
+            throw StateError.badState("\(path) is damaged: the entry at byte \(at) cannot be read and entries follow it "
+                + "(not a torn last write); the state cannot be resumed safely: use another --state directory")
         }
         let cut = data.count - valid
         if cut > 0 {
