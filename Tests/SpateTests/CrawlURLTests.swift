@@ -461,4 +461,47 @@ import Testing
             #expect(try Self.key(s) == "http://example.com/a/c", "\(s)")
         }
     }
+
+    /// The crawler's shortcut for plain same-origin paths must agree with the parser and the
+    /// canonical rules byte for byte whenever it answers, and must not answer for anything
+    /// that needs the parser (percent-encoding, dot segments, queries, odd bytes…).
+    @Test func plainPathLinksAgreeWithTheParser() throws {
+        let bases = ["http://127.0.0.1:8080/p/020001.html", "https://user:pw@Example.COM/dir/page?x=1#f", "http://[::1]:81/",
+                     "https://b.test"]
+        let alphabet = Array("abcXYZ019-._~!$&'()*+,=:@/%?#;\\ \t\"<>^`{|}é".unicodeScalars).map(String.init)
+        var g = SystemRandomNumberGenerator()
+        var fixed = ["/", "/p/004203.html", "/a//b", "/a/./b", "/a/../b", "/.", "/..", "/a/.", "/a/..", "//host/x", "/a#frag",
+                     "/a%2Fb", "/a?q=1", "/a;jsessionid=1", "/A/B.HTML", "/x/.y/..z", "", "p.html", "/a b", "/#", "/a/#x/../"]
+        for _ in 0..<4000 {
+            let n = Int.random(in: 0...12, using: &g)
+            fixed.append("/" + (0..<n).map { _ in alphabet.randomElement(using: &g)! }.joined())
+        }
+        var answered = 0
+        var scratch: [UInt8] = []
+        for b in bases {
+            let base = try CrawlURL.parse(b).get()
+            for raw in fixed {
+                var text = raw
+                let fast = text.withUTF8 { base.plainPathLink($0, scratch: &scratch) }
+                guard let fast else { continue }
+                answered += 1
+                let url = try #require(try? CrawlURL.parse(raw, base: base).get(), "\(raw) against \(b)")
+                let key = url.canonicalUTF8()
+                #expect(fast.fingerprint == key.withUnsafeBufferPointer { URLFingerprint.xxh64($0) },
+                        "\(raw) against \(b): key \(String(decoding: key, as: UTF8.self)) vs \(String(decoding: scratch, as: UTF8.self))")
+                #expect(SessionIDs.strip(url.canonical()) == url.canonical(), "\(raw): the session-id rules would change it")
+                #expect(fast.displayCount == url.display.utf8.count, "\(raw) against \(b)")
+                #expect(fast.slashes == url.path.utf8.filter { $0 == UInt8(ascii: "/") }.count, "\(raw) against \(b)")
+                #expect(url.query == nil)
+            }
+        }
+        #expect(answered > 1000, "the shortcut answered only \(answered) times")
+        // And it declines what needs the parser.
+        let base = try CrawlURL.parse(bases[0]).get()
+        for raw in ["/a/./b", "/a/../b", "/..", "//h/x", "/a%41", "/a?b", "/a;b", "/a b", "/a\\b", "p.html", "", "/é"] {
+            var text = raw
+            #expect(text.withUTF8 { base.plainPathLink($0, scratch: &scratch) } == nil, "\(raw)")
+        }
+    }
 }
+

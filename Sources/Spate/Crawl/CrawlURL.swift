@@ -207,6 +207,66 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
         String(decoding: canonicalUTF8(sortQuery: sortQuery), as: UTF8.self)
     }
 
+    /// A link that is a plain absolute path ("/p/004203.html"), resolved against this URL
+    /// without the parser: the fingerprint of its canonical key, the length of its display
+    /// form and the number of slashes in its path. Plain means: starts with one "/", and
+    /// holds only bytes the WHATWG parser keeps as they are and the canonical rules leave
+    /// alone (letters, digits, `-._~!$&'()*+,=:@/`; no "%", "?", ";", backslash, space or
+    /// control byte, no "." or ".." segment); a "#" ends it (the fragment is dropped). For
+    /// such a link the canonical key is this URL's scheme and authority (userinfo dropped)
+    /// followed by the path, exactly as ``canonicalUTF8(sortQuery:)`` of the parsed link.
+    /// nil for anything else: the parser decides. `scratch` is reused between calls.
+    func plainPathLink(_ raw: UnsafeBufferPointer<UInt8>, scratch: inout [UInt8]) -> (fingerprint: UInt64, displayCount: Int, slashes: Int)? {
+        guard raw.count >= 1, raw[0] == UInt8(ascii: "/"), raw.count == 1 || raw[1] != UInt8(ascii: "/") else { return nil }
+        var end = raw.count
+        var slashes = 0
+        var segmentStart = 0
+        var i = 0
+        while i < raw.count {
+            let c = raw[i]
+            if c == UInt8(ascii: "#") { end = i; break }
+            if c == UInt8(ascii: "/") {
+                if Self.isDotSegment(raw, segmentStart, i) { return nil }
+                slashes += 1
+                segmentStart = i + 1
+            } else if !Self.plainPathByte(c) {
+                return nil
+            }
+            i += 1
+        }
+        if Self.isDotSegment(raw, segmentStart, end) { return nil }
+        let authority = Int(schemeEnd) + 3
+        return href.utf8.withContiguousStorageIfAvailable { h -> (UInt64, Int, Int) in
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: UnsafeBufferPointer(rebasing: h[0..<authority]))
+            scratch.append(contentsOf: UnsafeBufferPointer(rebasing: h[Int(hostStart)..<Int(pathStart)]))
+            scratch.append(contentsOf: UnsafeBufferPointer(rebasing: raw[0..<end]))
+            return (scratch.withUnsafeBufferPointer { URLFingerprint.xxh64($0) }, scratch.count, slashes)
+        }
+    }
+
+    /// A "." or ".." path segment (between `from` and `to`).
+    private static func isDotSegment(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Bool {
+        let n = to - from
+        return (n == 1 && b[from] == 0x2E) || (n == 2 && b[from] == 0x2E && b[from + 1] == 0x2E)
+    }
+
+    /// Bytes a path keeps as they are, in WHATWG's parser and in the canonical key (no
+    /// percent-encoding, no normalising, no session-id rule).
+    @inline(__always)
+    private static func plainPathByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+             UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+             UInt8(ascii: ","), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"):
+            return true
+        default:
+            return false
+        }
+    }
+
     /// ``canonical(sortQuery:)`` as bytes (the crawler fingerprints them without a String).
     public func canonicalUTF8(sortQuery: Bool = false) -> [UInt8] {
         href.utf8.withContiguousStorageIfAvailable { canonicalBytes($0, sortQuery) }

@@ -55,6 +55,8 @@ public actor Crawler {
     private var inflight: [Int: Running] = [:]
     private var nextJob = 0
     private var admittedPages = 0
+    /// ``CrawlURL/plainPathLink(_:scratch:)``'s buffer, reused for every link.
+    private var linkScratch: [UInt8] = []
     private var wakeTimer: HubTimer? = nil
     private var wakeAt: UInt64 = 0
     private var nextDue: UInt64 = 0
@@ -746,6 +748,10 @@ public actor Crawler {
     /// Decides a link's fate and admits it when it is new, in scope and within limits.
     private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool,
                           drops: inout [String: Int], sitemap: Bool = false) -> LinkFate {
+        if let seen = alreadySeen(raw, base: base, depth: depth, nofollow: nofollow) {
+            drops["seen", default: 0] += 1
+            return seen
+        }
         let url: CrawlURL
         switch CrawlURL.parse(raw, base: base) {
         case .failure(.unsupportedScheme):
@@ -785,6 +791,22 @@ public actor Crawler {
         journalAdmit(entry, fingerprint: fingerprint)
         enqueue(entry)
         return LinkFate(status: "new", url: url, inScope: true)
+    }
+
+    /// Most links on a page were seen before. For a plain same-origin path, with nothing
+    /// that could decide otherwise first (patterns, nofollow, depth, a trap guard, `--links`
+    /// output, prefix scope), the fingerprint is computed without parsing: a seen link ends
+    /// here, exactly as ``consider`` would have ended it, with no allocation. Anything else
+    /// (and every new link) goes the full way.
+    private func alreadySeen(_ raw: String, base: CrawlURL, depth: Int, nofollow: Bool) -> LinkFate? {
+        guard !configuration.recordLinks, !scope.hasPatterns, scope.kind != .prefix,
+              !(nofollow && !configuration.followNofollow), configuration.maxDepth.map({ depth <= $0 }) ?? true,
+              scope.inScope(base) else { return nil }
+        var text = raw
+        let plain = text.withUTF8 { base.plainPathLink($0, scratch: &linkScratch) }
+        guard let plain, plain.displayCount <= configuration.maxURLLength, plain.slashes <= configuration.maxRepeatedSegments,
+              seen.contains(plain.fingerprint) else { return nil }
+        return LinkFate(status: "seen", url: nil, inScope: true)
     }
 
     // MARK: - Records
