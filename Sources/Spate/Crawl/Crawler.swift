@@ -516,24 +516,25 @@ public actor Crawler {
             } else {
                 host.consecutiveErrors = 0
             }
-            var fields: [(String, JSONValue)] = []
-            if case let .object(f) = value { fields = f }
-            // Tries re-queued by the crawler (429/503, network errors) count too.
-            if let i = fields.firstIndex(where: { $0.0 == "attempts" }), case let .int(n) = fields[i].1 {
-                fields[i].1 = .int(n + entry.attempt - 1)
-            }
+            // The fetch's fields as they are (not copied), with the crawler's changes applied
+            // while the record is written: tries re-queued by the crawler (429/503, network
+            // errors) count in `attempts`; the title is the link extractor's; then its fields.
+            var fetched: [(String, JSONValue)] = []
+            if case let .object(f) = value { fetched = f }
+            var merged = MergedValue(base: fetched, extraAttempts: entry.attempt - 1)
             if entry.isRobots {
-                fields.append(("robots", robotsFetched(host, .success(status), collector, now: now)))
+                merged.extra = [("robots", robotsFetched(host, .success(status), collector, now: now))]
                 if (200..<300).contains(status) { robotsSitemaps(entry, host) }
             } else if entry.isSitemap {
-                fields.append(("sitemap", sitemapFields(entry, status: status, outcome: outcome, sitemap: sitemap)))
+                merged.extra = [("sitemap", sitemapFields(entry, status: status, outcome: outcome, sitemap: sitemap))]
             } else {
                 var title: JSONValue = .null
-                fields += pageFields(entry, status: status, outcome: outcome, reader: reader, title: &title)
-                if let i = fields.firstIndex(where: { $0.0 == "title" }) { fields[i].1 = title }
+                merged.extra = pageFields(entry, status: status, outcome: outcome, reader: reader, title: &title)
+                merged.title = title
             }
-            finishRecord(entry, value: .object(fields), exception: nil, elapsed: elapsed, robots: run.robots,
-                         micros: (now - run.startedAt) / 1000, tally: "\(status / 100)xx", bytes: outcome.bytes, attempts: entry.attempt)
+            finishRecord(entry, value: .null, merged: merged, exception: nil, elapsed: elapsed, robots: run.robots,
+                         micros: (now - run.startedAt) / 1000, tally: Self.statusClasses[min(9, max(0, status / 100))],
+                         bytes: outcome.bytes, attempts: entry.attempt)
             if status >= 500 { tripIfNeeded(host, last: "HTTP \(status)") }
         }
     }
@@ -837,9 +838,41 @@ public actor Crawler {
         // links are not queued yet). Callers end with pump() or checkCompletion().
     }
 
-    private func finishRecord(_ entry: FrontierEntry, value: JSONValue, exception: RecordException?, elapsed: Double,
-                              robots: JSONValue, micros: UInt64, tally: String? = nil, bytes: Int = 0, attempts: Int = 1,
-                              declined: Bool = false, journal: Bool = false) {
+    private static let statusClasses = (0...9).map { "\($0)xx" }
+
+    /// A fetched page's value: the fetch's fields, written with the crawler's changes.
+    private struct MergedValue {
+        var base: [(String, JSONValue)]
+        var extraAttempts: Int
+        var title: JSONValue? = nil
+        var extra: [(String, JSONValue)] = []
+
+        func write(to w: inout JSONWriter) {
+            w.byte(UInt8(ascii: "{"))
+            var first = true
+            func field(_ k: String, _ v: JSONValue, _ w: inout JSONWriter) {
+                if !first { w.byte(UInt8(ascii: ",")) }
+                first = false
+                w.key(k)
+                v.write(to: &w)
+            }
+            for (k, v) in base {
+                if k == "attempts", case let .int(n) = v {
+                    field(k, .int(n + extraAttempts), &w)
+                } else if k == "title", let title {
+                    field(k, title, &w)
+                } else {
+                    field(k, v, &w)
+                }
+            }
+            for (k, v) in extra { field(k, v, &w) }
+            w.byte(UInt8(ascii: "}"))
+        }
+    }
+
+    private func finishRecord(_ entry: FrontierEntry, value: JSONValue, merged: MergedValue? = nil, exception: RecordException?,
+                              elapsed: Double, robots: JSONValue, micros: UInt64, tally: String? = nil, bytes: Int = 0,
+                              attempts: Int = 1, declined: Bool = false, journal: Bool = false) {
         count { s in
             if let e = exception {
                 s.failures[e.type, default: 0] += 1
@@ -855,7 +888,8 @@ public actor Crawler {
         head(&w, entry)
         w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
         w.raw(exception == nil ? "true" : "false")
-        w.byte(UInt8(ascii: ",")); w.key("value"); value.write(to: &w)
+        w.byte(UInt8(ascii: ",")); w.key("value")
+        if let merged { merged.write(to: &w) } else { value.write(to: &w) }
         w.byte(UInt8(ascii: ",")); w.key("exception")
         if let e = exception {
             JSONValue.object([("type", .string(e.type)), ("message", .string(e.message))] + e.details).write(to: &w)
