@@ -576,6 +576,20 @@ extension JSONValue {
 
 /// Input lines that C APIs would misread must be typed errors, not other URLs.
 @Suite struct FetchURLParsingTests {
+    @Test func schemeSeparatorAndDisplayForm() throws {
+        for (text, expected) in [("http://a", true), ("a:://b", true), (":/:/", false), ("host:8080/x", false), ("ab", false),
+                                 ("://", true), (":/", false), ("x" + String(repeating: "y", count: 70) + "://z", false),
+                                 ("https:/x://y", true)] {
+            #expect(FetchURL.hasSchemeSeparator(text) == expected, "\(text)")
+        }
+        let plain = try FetchURL.parse("http://a.test:8080/p?q=1#frag").get()
+        #expect(plain.display == plain.full && plain.full == "http://a.test:8080/p?q=1")
+        let secret = try FetchURL.parse("http://user:pw@a.test/p").get()
+        #expect(secret.full == "http://user:pw@a.test/p" && secret.display == "http://a.test/p")
+        let atInPath = try FetchURL.parse("http://a.test/@me").get()
+        #expect(atInPath.display == "http://a.test/@me")
+    }
+
     @Test func urlsAreParsedOrRejectedWithATypedError() {
         #expect(FetchURL.parse("http://a.test/x\u{0}evil").failureValue?.code == .invalidURL)
         #expect(FetchURL.parse("file:///etc/passwd").failureValue?.code == .protocolDenied)

@@ -56,3 +56,25 @@ import Testing
         }
     }
 }
+
+/// The fetch record's `title`: the first `<title>` element's text, entities decoded,
+/// whitespace collapsed.
+@Suite struct HTMLTitleTests {
+    static func title(_ html: String) -> String? { HTMLTitle.extract(Array(html.utf8)) }
+
+    @Test func titles() {
+        #expect(Self.title("<html><head><title>Page 000001</title></head>") == "Page 000001")
+        #expect(Self.title("<TITLE lang=en>Mixed Case</TiTlE>") == "Mixed Case")
+        #expect(Self.title("<title>\n  Spread \t over\r\n lines  </title>") == "Spread over lines")
+        #expect(Self.title("<title>Tom &amp; Jerry &#169; &#x2014; &bogus; &lt;b&gt;</title>") == "Tom & Jerry © — &bogus; <b>")
+        #expect(Self.title("<title>No end") == "No end")
+        #expect(Self.title("<titlex>not a title</titlex><title>real</title>") == "real", "<titlex> is another element")
+        #expect(Self.title("<p>no title here</p>") == nil)
+        #expect(Self.title("<title></title>") == "")
+        #expect(Self.title("<title>  </title>") == "")
+        #expect(Self.title("<title>é ü 中文</title>") == "é ü 中文")
+        #expect(HTMLTitle.collapse("a  b") == "a b")
+        #expect(HTMLTitle.collapse(" a b ") == "a b")
+        #expect(HTMLTitle.collapse("a b") == "a b")
+    }
+}

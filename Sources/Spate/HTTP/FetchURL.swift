@@ -61,11 +61,16 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
         return t[..<colon].lowercased()
     }
 
+    /// "://" within the first 64 bytes.
     static func hasSchemeSeparator(_ s: String) -> Bool {
-        let u = Array(s.utf8.prefix(64))
-        guard u.count >= 3 else { return false }
-        for i in 0..<(u.count - 2) where u[i] == UInt8(ascii: ":") && u[i + 1] == UInt8(ascii: "/") && u[i + 2] == UInt8(ascii: "/") {
-            return true
+        var matched = 0   // bytes of "://" matched so far
+        for c in s.utf8.prefix(64) {
+            switch (matched, c) {
+            case (_, UInt8(ascii: ":")): matched = 1
+            case (1, UInt8(ascii: "/")): matched = 2
+            case (2, UInt8(ascii: "/")): return true
+            default: matched = 0
+            }
         }
         return false
     }
@@ -120,9 +125,13 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
         // The fragment is never sent.
         curl_url_set(u, CURLUPART_FRAGMENT, nil, 0)
         guard let full = part(u, CURLUPART_URL) else { return .failure(FetchError(.invalidURL, "cannot rebuild URL")) }
-        curl_url_set(u, CURLUPART_USER, nil, 0)
-        curl_url_set(u, CURLUPART_PASSWORD, nil, 0)
-        let display = part(u, CURLUPART_URL) ?? full
+        // Without an "@" there is no userinfo to take out: the display form is the same.
+        var display = full
+        if full.utf8.contains(UInt8(ascii: "@")) {
+            curl_url_set(u, CURLUPART_USER, nil, 0)
+            curl_url_set(u, CURLUPART_PASSWORD, nil, 0)
+            display = part(u, CURLUPART_URL) ?? full
+        }
         return .success(FetchURL(full: full, display: display, scheme: scheme, host: host, port: port))
     }
 }

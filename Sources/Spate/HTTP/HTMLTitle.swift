@@ -21,34 +21,62 @@ enum HTMLTitle {
     private static let applicationXHTML = Array("application/xhtml+xml".utf8)
 
     static func extract(_ bytes: [UInt8]) -> String? {
-        guard let open = find(bytes, "<title", from: 0) else { return nil }
-        var i = open + 6
-        // The next byte must end the tag name.
-        guard i < bytes.count, bytes[i] == UInt8(ascii: ">") || bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == UInt8(ascii: "/") else { return nil }
+        var from = 0
+        var i = 0
+        while true {
+            guard let open = find(bytes, openTag, from: from) else { return nil }
+            i = open + 6
+            guard i < bytes.count else { return nil }
+            // The next byte must end the tag name ("<titles>" is another element).
+            let c = bytes[i]
+            if c == UInt8(ascii: ">") || c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x0C || c == UInt8(ascii: "/") { break }
+            from = open + 1
+        }
         while i < bytes.count && bytes[i] != UInt8(ascii: ">") { i += 1 }
         guard i < bytes.count else { return nil }
         let start = i + 1
-        let end = find(bytes, "</title", from: start) ?? bytes.count
+        let end = find(bytes, closeTag, from: start) ?? bytes.count
         let raw = String(decoding: bytes[start..<end], as: UTF8.self)
         return collapse(decodeEntities(raw))
     }
 
-    private static func find(_ bytes: [UInt8], _ needle: String, from: Int) -> Int? {
-        let n = Array(needle.utf8)
-        guard bytes.count >= n.count else { return nil }
-        var i = from
-        while i + n.count <= bytes.count {
-            if bytes[i] == n[0] {
-                var ok = true
-                for j in 1..<n.count where bytes[i + j] | 0x20 != n[j] | 0x20 { ok = false; break }
-                if ok { return i }
+    private static let openTag = Array("<title".utf8)
+    private static let closeTag = Array("</title".utf8)
+
+    /// The first case-insensitive occurrence of `needle` (ASCII letters, '<', '/') at or after `from`.
+    private static func find(_ bytes: [UInt8], _ needle: [UInt8], from: Int) -> Int? {
+        bytes.withUnsafeBufferPointer { b in
+            needle.withUnsafeBufferPointer { n in
+                guard b.count >= n.count, from >= 0 else { return nil }
+                var i = from
+                while i + n.count <= b.count {
+                    if b[i] == n[0] {
+                        var j = 1
+                        while j < n.count && b[i + j] | 0x20 == n[j] | 0x20 { j += 1 }
+                        if j == n.count { return i }
+                    }
+                    i += 1
+                }
+                return nil
             }
-            i += 1
         }
-        return nil
     }
 
     static func collapse(_ s: String) -> String {
+        // Most titles have nothing to collapse: no leading or trailing space, no tab or line
+        // break, no double space.
+        var probe = s
+        let clean = probe.withUTF8 { b -> Bool in
+            guard let first = b.first, let last = b.last else { return true }
+            if first == 0x20 || last == 0x20 { return false }
+            var previousSpace = false
+            for c in b {
+                if c == 0x09 || c == 0x0A || c == 0x0D || c == 0x0C { return false }
+                if c == 0x20 { if previousSpace { return false }; previousSpace = true } else { previousSpace = false }
+            }
+            return true
+        }
+        if clean { return s }
         var out = ""
         var space = false
         for ch in s.unicodeScalars {
@@ -70,7 +98,7 @@ enum HTMLTitle {
 
     /// Decodes `&name;`, `&#NN;` and `&#xHH;` (unknown names are kept as written).
     static func decodeEntities(_ s: String) -> String {
-        guard s.contains("&") else { return s }
+        guard s.utf8.contains(UInt8(ascii: "&")) else { return s }
         var out = ""
         var rest = Substring(s)
         while let amp = rest.firstIndex(of: "&") {
