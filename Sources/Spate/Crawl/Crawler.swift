@@ -533,7 +533,7 @@ public actor Crawler {
                 merged.title = title
             }
             finishRecord(entry, value: .null, merged: merged, exception: nil, elapsed: elapsed, robots: run.robots,
-                         micros: (now - run.startedAt) / 1000, tally: Self.statusClasses[min(9, max(0, status / 100))],
+                         micros: (now - run.startedAt) / 1000, tally: StatusFilter.statusClass(status),
                          bytes: outcome.bytes, attempts: entry.attempt)
             if status >= 500 { tripIfNeeded(host, last: "HTTP \(status)") }
         }
@@ -837,8 +837,6 @@ public actor Crawler {
         // No completion check here: this runs in the middle of handling a page (its other
         // links are not queued yet). Callers end with pump() or checkCompletion().
     }
-
-    private static let statusClasses = (0...9).map { "\($0)xx" }
 
     /// A fetched page's value: the fetch's fields, written with the crawler's changes.
     private struct MergedValue {

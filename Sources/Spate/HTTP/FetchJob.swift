@@ -16,6 +16,10 @@ public struct StatusFilter: Sendable {
     }
 
     public func matches(_ status: Int) -> Bool { exact.contains(status) || classes.contains(status / 100) }
+
+    /// "2xx" for 200…299 (the summary's tally), from a table: one per record.
+    static func statusClass(_ status: Int) -> String { classNames[min(9, max(0, status / 100))] }
+    private static let classNames = (0...9).map { "\($0)xx" }
 }
 
 /// `spate fetch`'s job: one URL per line.
@@ -62,7 +66,7 @@ public struct FetchJob: JobKind {
             outcome = JobOutcome(value: .null, exception: Self.exception(e))
         }
         if let status = o.status, o.result.failureValue == nil {
-            outcome.tally = "\(status / 100)xx"
+            outcome.tally = StatusFilter.statusClass(status)
             if let m = matchStatus, !m.matches(status) { outcome.filtered = true }
             if let f = filterStatus, f.matches(status) { outcome.filtered = true }
         }

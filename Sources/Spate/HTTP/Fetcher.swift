@@ -40,9 +40,10 @@ protocol BodyConsumer: AnyObject, Sendable {
 
 /// Bulk HTTP(S) on libcurl's multi interface, with every host resolved by c-ares.
 ///
-/// An actor on the hub's executor: the multi handle, the host gates and the DNS cache are
-/// hub state, and the compiler checks that only hub code touches them. Jobs that run on the
-/// hub (``HubTaskExecutor``) enter it without a thread hop.
+/// An actor on the hub's executor: the multi handle and the host gates are hub state, and
+/// the compiler checks that only hub code touches them. Jobs that run on the hub
+/// (``HubTaskExecutor``) enter it without a thread hop. Several fetchers, one per hub, make
+/// a ``FetcherGroup``: they share the DNS cache and split each origin's `--per-host` slots.
 public actor Fetcher {
     public nonisolated let hub: Hub
     public nonisolated let resolver: Resolver
