@@ -129,6 +129,10 @@ CURLcode cspate_easy_set_write(CURL *h, cspate_data_cb cb, void *userdata) {
     CURLcode rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb);
     return rc ? rc : curl_easy_setopt(h, CURLOPT_WRITEDATA, userdata);
 }
+CURLcode cspate_easy_set_closesocket(CURL *h, cspate_closesocket_cb cb, void *clientp) {
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, cb);
+    return rc ? rc : curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, clientp);
+}
 CURLcode cspate_easy_set_header(CURL *h, cspate_data_cb cb, void *userdata) {
     CURLcode rc = curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cb);
     return rc ? rc : curl_easy_setopt(h, CURLOPT_HEADERDATA, userdata);

@@ -108,4 +108,26 @@ import Testing
         _ = write(peer, "w", 1)
         #expect(await Self.waitUntil(2) { calls.count == 1 }, "no event for the reused fd")
     }
+
+    /// A timer scheduled from another thread is inserted on the hub's next turn; a cancel on
+    /// the hub before that must still win (it used to find nothing and the timer fired).
+    @Test func aTimerCancelledOnTheHubBeforeItIsInsertedNeverFires() async throws {
+        let hub = try Hub(name: "test-hub")
+        defer { hub.shutdown() }
+        final class Box: @unchecked Sendable { var timer: HubTimer? = nil }
+        let box = Box()
+        let fired = Counter()
+        let release = DispatchSemaphore(value: 0)
+        // Hold the hub so that the cancel below is queued before the timer's insertion.
+        hub.execute { release.wait() }
+        hub.execute { if let t = box.timer { hub.cancel(t) } }
+        box.timer = hub.schedule(afterNanos: 10_000_000) { fired.bump() }
+        release.signal()
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(fired.count == 0, "a cancelled timer fired")
+        // And an ordinary timer still fires.
+        hub.schedule(afterNanos: 10_000_000) { fired.bump() }
+        #expect(await Self.waitUntil(2) { fired.count == 1 })
+    }
 }
+

@@ -126,6 +126,9 @@ int cspate_gzip_write(void *z, const void *in, size_t in_len, size_t *consumed,
 void cspate_gzip_free(void *z);
 
 // ---- curl debug callback (the request headers exactly as sent, for WARC) -----------
+typedef int (*cspate_closesocket_cb)(void *clientp, curl_socket_t fd);
+/* CURLOPT_CLOSESOCKETFUNCTION + CURLOPT_CLOSESOCKETDATA. */
+CURLcode cspate_easy_set_closesocket(CURL *h, cspate_closesocket_cb cb, void *clientp);
 typedef int (*cspate_debug_cb)(CURL *h, curl_infotype type, char *data, size_t size, void *userdata);
 CURLcode cspate_easy_set_debug(CURL *h, cspate_debug_cb cb, void *userdata);
 

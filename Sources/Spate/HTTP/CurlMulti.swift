@@ -98,6 +98,11 @@ final class CurlMulti: HubSource {
         cspate_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)   // spate follows, hop by hop
         cspate_easy_set_write(h, curlWriteCallback, nil)
         cspate_easy_set_header(h, curlHeaderCallback, nil)
+        // A parked socket (see socketChanged) leaves epoll at its real close, while the fd
+        // still names it: epoll registrations belong to the open socket, and one that a
+        // child process inherited would outlive close(2) and keep reporting events.
+        // https://curl.se/libcurl/c/CURLOPT_CLOSESOCKETFUNCTION.html
+        cspate_easy_set_closesocket(h, curlCloseSocketCallback, Unmanaged.passUnretained(self).toOpaque())
         if let list = headerList { cspate_easy_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
         cspate_easy_setopt_str(h, CURLOPT_USERAGENT, o.userAgent)
         if o.warc == nil {
@@ -201,6 +206,10 @@ final class CurlMulti: HubSource {
         }
     }
 
+    fileprivate func socketClosing(_ fd: Int32) {
+        hub.unwatch(fd: fd)
+    }
+
     fileprivate func timerChanged(_ ms: Int) {
         deadline = ms < 0 ? nil : monotonicNanos() &+ UInt64(ms) &* 1_000_000
     }
@@ -283,6 +292,13 @@ private let curlSocketCallback: curl_socket_callback = { _, fd, what, userp, _ i
     guard let userp else { return 0 }
     Unmanaged<CurlMulti>.fromOpaque(userp).takeUnretainedValue().socketChanged(fd, what)
     return 0
+}
+
+/// curl closes a socket: stop watching it first (on the hub: curl calls back from inside
+/// the multi calls the hub makes).
+private let curlCloseSocketCallback: cspate_closesocket_cb = { clientp, fd in
+    if let clientp { Unmanaged<CurlMulti>.fromOpaque(clientp).takeUnretainedValue().socketClosing(fd) }
+    return close(fd)
 }
 
 private let curlTimerCallback: curl_multi_timer_callback = { _, ms, userp in

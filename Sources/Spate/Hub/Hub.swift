@@ -151,7 +151,16 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         if isOnHub {
             timers.insert(id: timer.id, deadline: deadline, action: action)
         } else {
-            execute { [self] in timers.insert(id: timer.id, deadline: deadline, action: action) }
+            // Inserted on the hub's next turn: until then a cancel on the hub must be kept,
+            // or the timer would be inserted after it and fire anyway.
+            unplaced.withLock { _ = $0.pending.insert(timer.id) }
+            execute { [self] in
+                let cancelled = unplaced.withLock { u -> Bool in
+                    u.pending.remove(timer.id)
+                    return u.cancelled.remove(timer.id) != nil
+                }
+                if !cancelled { timers.insert(id: timer.id, deadline: deadline, action: action) }
+            }
         }
         return timer
     }
@@ -159,11 +168,24 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     /// Cancels a timer; a no-op when it already fired. Callable from any thread.
     public func cancel(_ timer: HubTimer) {
         if isOnHub {
-            timers.cancel(id: timer.id)
+            let early = unplaced.withLock { u -> Bool in
+                guard u.pending.contains(timer.id) else { return false }
+                u.cancelled.insert(timer.id)
+                return true
+            }
+            if !early { timers.cancel(id: timer.id) }
         } else {
             execute { [self] in timers.cancel(id: timer.id) }
         }
     }
+
+    /// Timers scheduled from other threads and not yet inserted, and those of them already
+    /// cancelled (both sets only ever hold timers whose insertion is queued).
+    private struct Unplaced {
+        var pending: Set<UInt64> = []
+        var cancelled: Set<UInt64> = []
+    }
+    private let unplaced = Mutex(Unplaced())
 
     /// Stops the loop after the work already queued, shuts the sources down on the hub
     /// (curl handles, c-ares channels), closes their fds and joins the thread.
@@ -233,8 +255,10 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     /// transfer, then watched again by the next one — a DEL and an ADD per transfer, now
     /// one MOD). The kernel registration stays until the fd is watched again, an event
     /// arrives for it (then it is deleted: a level-triggered event nobody handles would
-    /// spin), or the fd is closed (the kernel drops it; ``watch(fd:events:handler:)`` finds
-    /// that out from MOD's failure and adds it afresh).
+    /// spin), or the owner unwatches it before closing it (curl: CLOSESOCKETFUNCTION). A
+    /// parked fd closed without that is dropped by the kernel only if no other process
+    /// holds the socket; ``watch(fd:events:handler:)`` then finds out from MOD's failure
+    /// and adds it afresh.
     public func park(fd: Int32) {
         assert(isOnHub)
         registrations[fd]?.handler = nil

@@ -135,6 +135,8 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
     /// the run, and `run()` flushes and returns while the stopping thread (preempted on a
     /// loaded machine) has yet to emit the running jobs' records — lost at exit.
     private var recordsOwed = 0
+    /// Set (under `gate`) by the first ``stop(_:errno:)``; read by job tasks as they start.
+    private let stopped = Atomic<Bool>(false)
 
     public let startedAt = monotonicNanos()
 
@@ -189,6 +191,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         gate.lock()
         if stopReason != nil { gate.unlock(); return }
         stopReason = reason
+        stopped.store(true, ordering: .releasing)
         if reason == .outputFailed || reason == .outputClosed { outputErrno = err }
         if !readerDone && !reader.allRegularFiles { inputFullyRead = false }
         let abandoned = inflight
@@ -277,6 +280,9 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
             inflight[i] = Entry(input: line, startedAt: monotonicNanos())
             gate.unlock()
             let task = Task(executorPreference: kind.taskExecutor(for: work)) { [self] in
+                // A stop between the entry and the task wrote this job's record already (as
+                // not finished) and could not cancel a task it did not see: do not start it.
+                if stopped.load(ordering: .acquiring) { return }
                 let outcome = await kind.run(work)
                 finish(i, outcome)
             }
