@@ -216,14 +216,7 @@ struct Crawl: AsyncParsableCommand {
             throw error
         }
         let crawler: Crawler
-        let fetchers: FetcherGroup
-        do {
-            fetchers = try await FetcherGroup.start(hubs: hubs.count(concurrency: run.concurrency), home: hub, resolver: resolver,
-                                                    configuration: f)
-        } catch {
-            hub.shutdown()
-            throw ValidationError("\(error)")
-        }
+        let fetchers = try await hubs.startFetchers(home: hub, resolver: resolver, configuration: f, concurrency: run.concurrency)
         do {
             crawler = try Crawler(fetchers: fetchers, configuration: c, reader: reader, outputFD: outputFD,
                                   state: crawlState, syncInterval: syncInterval)

@@ -93,14 +93,7 @@ struct Fetch: AsyncParsableCommand {
             hub.shutdown()
             throw error
         }
-        let fetchers: FetcherGroup
-        do {
-            fetchers = try await FetcherGroup.start(hubs: hubs.count(concurrency: run.concurrency), home: hub, resolver: resolver,
-                                                    configuration: c)
-        } catch {
-            hub.shutdown()
-            throw ValidationError("\(error)")
-        }
+        let fetchers = try await hubs.startFetchers(home: hub, resolver: resolver, configuration: c, concurrency: run.concurrency)
         var job = FetchJob(fetchers: fetchers)
         job.matchStatus = match
         job.filterStatus = filter

@@ -69,4 +69,15 @@ struct HubOptions: ParsableArguments {
         let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         return max(1, min(hubs ?? min(cores, 8), concurrency))
     }
+
+    /// Starts the fetchers, the first on `home`; on failure `home` is shut down too.
+    func startFetchers(home: Hub, resolver: Resolver, configuration: FetchConfiguration, concurrency: Int) async throws -> FetcherGroup {
+        do {
+            return try await FetcherGroup.start(hubs: count(concurrency: concurrency), home: home, resolver: resolver,
+                                                configuration: configuration)
+        } catch {
+            home.shutdown()
+            throw ValidationError("\(error)")
+        }
+    }
 }
