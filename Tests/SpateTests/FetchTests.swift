@@ -590,6 +590,53 @@ extension JSONValue {
         #expect(atInPath.display == "http://a.test/@me")
     }
 
+    /// The parser's shortcut for plain URLs (no curl_url round trip) must give exactly what
+    /// libcurl gives, and must leave to curl everything curl would change. Random URLs are
+    /// built from pieces chosen to hit the edges (case, IPv4 forms, default and odd ports,
+    /// dot segments, escapes, userinfo, fragments, every printable character).
+    @Test func plainURLsAgreeWithCurl() throws {
+        var rng = SystemRandomNumberGenerator()
+        // Each part: a plain choice or, one time in three, an awkward one.
+        func pick(_ plain: [String], _ awkward: [String]) -> String {
+            (Int.random(in: 0..<3, using: &rng) == 0 ? awkward : plain).randomElement(using: &rng)!
+        }
+        let schemes = (["http", "https"], ["HTTP", "Https", "ftp", "http:", "https:/"])
+        let hosts = (["127.0.0.1", "a.test", "example.org", "xn--bcher-kva.test", "a-b_c.d", "localhost", "10.0.0.255"],
+                     ["Example.org", "127.1", "0x7f.0.0.1", "010.0.0.1", "1.2.3.04", "256.1.1.1", "1.2.3.4.5", "a..b", ".a", "a.",
+                      "deadbeef", "cafe.babe", "ab.12", "[::1]", "u:p@a.test", "a.test@b.test", "0", "1.2.3",
+                      String(repeating: "a", count: 64) + ".test", "host.test.", "\u{e9}t\u{e9}.test", ""])
+        let ports = (["", ":8080", ":1", ":65535"], [":80", ":443", ":08080", ":65536", ":0", ":", ":1x", ":123456"])
+        let pieces = (["/", "a", "p", "000001.html", "x.y", "=", "&", "~", "-", "_", "!$'()*+,;:", "..a", ".b"],
+                      [".", "..", "./", "../", "?", "#", "%41", "%zz", "@", "\\", "\"", " ", "é", "\u{0}"])
+        let printable = (0x21...0x7E).map { String(Character(Unicode.Scalar(UInt8($0)))) }
+        var accepted = 0, total = 0
+        for _ in 0..<20_000 {
+            var path = ""
+            let anyCharacter = Int.random(in: 0..<4, using: &rng) == 0
+            for _ in 0..<Int.random(in: 0...6, using: &rng) {
+                path += anyCharacter ? printable.randomElement(using: &rng)! : pick(pieces.0, pieces.1)
+            }
+            if Int.random(in: 0..<2, using: &rng) == 0 { path += "?" + pick(pieces.0, pieces.1) + pick(pieces.0, pieces.1) }
+            if Int.random(in: 0..<8, using: &rng) > 0 { path = "/" + path }
+            let text = pick(schemes.0, schemes.1) + "://" + pick(hosts.0, hosts.1) + pick(ports.0, ports.1) + path
+            total += 1
+            guard let fast = FetchURL.plain(text) else { continue }
+            accepted += 1
+            let slow = try FetchURL.parsedByCurl(text).get()
+            #expect(fast == slow, "\(text): shortcut \(fast.full) \(fast.host) \(fast.port), curl \(slow.full) \(slow.host) \(slow.port)")
+            #expect(fast.origin == slow.origin && fast.display == slow.display, "\(text)")
+        }
+        #expect(accepted > total / 20, "the shortcut took \(accepted) of \(total)")
+        // The benchmark's and the common forms take the shortcut; these must not.
+        for taken in ["http://127.0.0.1:8080/p/000001.html", "https://a.test/", "https://a.test/x?y=1&z=a:b", "http://a.test/a.b/.c/..d"] {
+            #expect(FetchURL.plain(taken) != nil, "\(taken)")
+        }
+        for left in ["http://a.test", "http://A.test/", "http://127.1/", "http://a.test:80/", "https://a.test:443/", "http://a.test/./x",
+                     "http://a.test/x/..", "http://a.test/%41", "http://a.test/#f", "http://a.test/x?", "http://u@a.test/", "http://0x7f.1/", "http://a.test/?q#f"] {
+            #expect(FetchURL.plain(left) == nil, "\(left)")
+        }
+    }
+
     @Test func urlsAreParsedOrRejectedWithATypedError() {
         #expect(FetchURL.parse("http://a.test/x\u{0}evil").failureValue?.code == .invalidURL)
         #expect(FetchURL.parse("file:///etc/passwd").failureValue?.code == .protocolDenied)
