@@ -882,7 +882,7 @@ public actor Crawler {
             s.bytes += bytes
             s.latency.record(micros: micros)
         }
-        var w = JSONWriter(capacity: 512)
+        var w = JSONWriter(capacity: JSONWriter.recordCapacity)
         head(&w, entry)
         w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
         w.raw(exception == nil ? "true" : "false")

@@ -31,14 +31,22 @@ struct Digest: ~Copyable {
         return Array(out.prefix(Int(n)))
     }
 
-    /// The digest as lowercase hex; the hasher is spent afterwards.
+    /// The digest as lowercase hex; the hasher is spent afterwards (one allocation: the string).
     mutating func hex() -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        for b in finalize() {
-            text.append(digits[Int(b >> 4)])
-            text.append(digits[Int(b & 15)])
+        var raw: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        let n = withUnsafeMutableBytes(of: &raw) { cspate_digest_final(ctx, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        ctx = nil
+        let count = Int(n)
+        return withUnsafeBytes(of: &raw) { digest in
+            String(unsafeUninitializedCapacity: 2 * count) { out in
+                let digits: StaticString = "0123456789abcdef"
+                let d = digits.utf8Start
+                for i in 0..<count {
+                    out[2 * i] = d[Int(digest[i] >> 4)]
+                    out[2 * i + 1] = d[Int(digest[i] & 15)]
+                }
+                return 2 * count
+            }
         }
-        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -103,7 +103,7 @@ public actor Fetcher {
         var method = configuration.method
         var body = configuration.body
         var redirects: [JSONValue] = []
-        var visited: Set<String> = [url.full]
+        var visited: Set<String> = []   // the URLs of this chain, once it redirects
         var attempts = 0
         let savePath = saveName.flatMap { name in configuration.saveDirectory.map { $0 + "/" + name } }
         while true {
@@ -138,6 +138,7 @@ public actor Fetcher {
                     return FetchOutcome(result: .failure(FetchError(e.code, "redirect to '\(FetchURL.redactUserinfo(location).prefix(200))': \(e.message)")),
                                         status: r.status, bytes: 0, attempts: attempts)
                 case let .success(next):
+                    if visited.isEmpty { visited.insert(url.full) }
                     if !visited.insert(next.full).inserted {
                         return FetchOutcome(result: .failure(FetchError(.redirectLoop, "redirect loop back to \(next.display)")),
                                             status: r.status, bytes: 0, attempts: attempts)

@@ -123,6 +123,7 @@ final class Transfer: @unchecked Sendable {
         }
         guard let (name, value) = headerField(data) else { return }
         if !request.options.includeHeaders && !Transfer.wanted.contains(where: { asciiCaseInsensitiveEqual(name, $0) }) { return }
+        if result.headers.capacity == 0 { result.headers.reserveCapacity(6) }   // one allocation, not one per doubling
         result.headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
     }
 

@@ -392,7 +392,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
     }
 
     func finishedRecord(_ index: Int, _ input: InputLine, _ outcome: JobOutcome, elapsed: Double) -> [UInt8] {
-        var w = JSONWriter(capacity: 256)
+        var w = JSONWriter(capacity: JSONWriter.recordCapacity)
         head(&w, index, input)
         w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
         w.raw(outcome.exception == nil ? "true" : "false")

@@ -55,6 +55,11 @@ public struct JSONWriter {
 
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
+    /// A record's first buffer: a fetch record (~600 bytes) or a crawl record (~950) is
+    /// written without growing it (each growth a malloc and a copy), and with the array's
+    /// header the allocation stays within glibc's per-thread cache (≤ 1032 bytes).
+    public static let recordCapacity = 992
+
     @inline(__always) mutating func byte(_ b: UInt8) { bytes.append(b) }
     mutating func raw(_ s: StaticString) {
         s.withUTF8Buffer { bytes.append(contentsOf: $0) }

@@ -51,7 +51,8 @@ public final class RecordSink: RecordEmitter, Sendable {
     public func emit(_ index: Int, _ record: [UInt8]) {
         let full = state.withLock { s -> Bool in
             if ordered && index != s.next {
-                s.pending[index] = record
+                // Held for a while: exactly its size (records are built in roomy buffers).
+                s.pending[index] = record.withUnsafeBufferPointer { Array($0) }
                 return false
             }
             append(&s, record)
