@@ -175,7 +175,16 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
         return h
     }
     /// "scheme://host:effectivePort", the politeness key (e.g. "https://example.org:443").
-    public var origin: String { scheme + "://" + host + ":" + String(effectivePort) }
+    public var origin: String { Self.origin(scheme: scheme, host: host, port: effectivePort) }
+
+    /// "scheme://host:port" in one allocation (a chain of `+` made one per step).
+    static func origin(scheme: String, host: String, port: Int) -> String {
+        let p = String(port)
+        var s = String()
+        s.reserveCapacity(scheme.utf8.count + 3 + host.utf8.count + 1 + p.utf8.count)
+        s += scheme; s += "://"; s += host; s += ":"; s += p
+        return s
+    }
     public var description: String { display }
 
     public static func == (a: CrawlURL, b: CrawlURL) -> Bool { a.href == b.href }

@@ -255,6 +255,7 @@ struct LinkCollector: HTMLTokenSink {
     }
 
     private mutating func append(_ url: String, _ tag: HTMLTagName, _ attribute: HTMLAttributeName, _ rel: LinkRel?) {
+        if page.links.capacity == 0 { page.links.reserveCapacity(32) }   // one allocation for a typical page's links
         page.links.append(ExtractedLink(url: url, tag: tag.name, attribute: attribute.name, rel: rel?.value, nofollow: rel?.nofollow ?? false))
     }
 

@@ -21,7 +21,7 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
         self.scheme = scheme
         self.host = host
         self.port = port
-        origin = scheme + "://" + (host.utf8.contains(UInt8(ascii: ":")) ? "[" + host + "]" : host) + ":" + String(port)
+        origin = CrawlURL.origin(scheme: scheme, host: host.utf8.contains(UInt8(ascii: ":")) ? "[" + host + "]" : host, port: port)
     }
 
     public var description: String { display }
