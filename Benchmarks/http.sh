@@ -22,6 +22,7 @@
 #   LISTS="20000 100000" URL lists to fetch (each <= N)
 #   SKIP_PEERS=1        only spate          SKIP_SPATE=1   only the peers
 #   SKIP_MEMORY=1       no memory-flatness runs          SKIP_WRK=1  no wrk ceiling
+#   SKIP_FLOOR=1        no libcurl-floor rows (Benchmarks/floor/curl_floor.c, built with cc)
 #   SPATE=path          binary to measure (default .build/release/spate; skipped with a note if missing)
 #   HTTP_PORT=8080      nginx's port (127.0.0.1 and ::1)
 #   N=100000            pages in the site
@@ -46,6 +47,7 @@ SKIP_PEERS="${SKIP_PEERS:-0}"
 SKIP_SPATE="${SKIP_SPATE:-0}"
 SKIP_MEMORY="${SKIP_MEMORY:-0}"
 SKIP_WRK="${SKIP_WRK:-0}"
+SKIP_FLOOR="${SKIP_FLOOR:-0}"
 HTTP_PORT="${HTTP_PORT:-8080}"
 N="${N:-100000}"
 TIMEOUT_S="${TIMEOUT_S:-300}"
@@ -184,6 +186,20 @@ fi
 
 RUN_WGET2=1; RUN_CURL=1
 [ "$SKIP_PEERS" = 1 ] && { RUN_WGET2=0; RUN_CURL=0; }
+
+# The libcurl floor (Benchmarks/floor/curl_floor.c): one thread driving curl's multi-socket API
+# with spate's options and nothing else (no records, no DNS). Not a peer: the least CPU any
+# fetcher built on this libcurl can spend per URL here (BENCHMARKS.md, "Where the time goes").
+FLOOR_BIN="$RUN/curl_floor"
+RUN_FLOOR=0
+if [ "$SKIP_FLOOR" != 1 ]; then
+  cc_bin="$(command -v cc || command -v gcc || command -v clang || true)"
+  if [ -n "$cc_bin" ] && "$cc_bin" -O2 -o "$FLOOR_BIN" "$BENCH/floor/curl_floor.c" -lcurl 2>"$RAW/curl_floor.build.log"; then
+    RUN_FLOOR=1
+  else
+    note "libcurl floor skipped: no C compiler, or curl_floor.c did not build (see ${RAW#"$ROOT"/}/curl_floor.build.log)"
+  fi
+fi
 for c in $CONC; do
   [ "$RUN_CURL" = 1 ] && [ "$c" -gt 300 ] && note "curl caps --parallel-max at 300: its -c $c rows ran with 300 in flight"
 done
@@ -195,6 +211,10 @@ for r in $(seq "$REPEAT"); do
       if [ "$RUN_SPATE" = 1 ]; then
         measure "fetch-$k" "spate fetch, -c $c --per-host $c" "$label" "http-spate-$k-c$c-r$r" "$list" "$TIMEOUT_S" \
           "$SPATE" fetch "$list" -c "$c" --per-host "$c" --quiet
+      fi
+      if [ "$RUN_FLOOR" = 1 ]; then
+        measure "fetch-$k" "libcurl floor (C, one thread, no records), $c in flight" "$label" \
+          "http-floor-$k-c$c-r$r" "$list" "$TIMEOUT_S" env FLOOR_FULL=1 "$FLOOR_BIN" "$list" "$c"
       fi
       if [ "$RUN_CURL" = 1 ]; then
         measure "fetch-$k" "curl --parallel-max $c" "$label" "http-curl-$k-c$c-r$r" "$list" "$TIMEOUT_S" \

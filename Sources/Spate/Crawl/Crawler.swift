@@ -702,12 +702,14 @@ public actor Crawler {
         var base = entry.url
         if let b = page?.baseHref, case let .success(u) = CrawlURL.parse(b, base: entry.url) { base = u }
         if (200..<300).contains(status), let page {
+            let baseInScope = scope.inScope(base)   // once per page, not per link
             total += page.total
             if page.total > page.links.count { drops["guard:outlinks", default: 0] += page.total - page.links.count }
             for link in page.links {
                 let nofollow = nofollowPage || link.nofollow
                 let r = consider(link.url, base: base, depth: entry.depth + 1, parent: entry,
-                                 via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops)
+                                 via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops,
+                                 baseInScope: baseInScope)
                 if r.inScope { inScope += 1 }
                 if r.status == "new" { new += 1 }
                 if configuration.recordLinks {
@@ -748,8 +750,8 @@ public actor Crawler {
 
     /// Decides a link's fate and admits it when it is new, in scope and within limits.
     private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool,
-                          drops: inout [String: Int], sitemap: Bool = false) -> LinkFate {
-        if let seen = alreadySeen(raw, base: base, depth: depth, nofollow: nofollow) {
+                          drops: inout [String: Int], sitemap: Bool = false, baseInScope: Bool? = nil) -> LinkFate {
+        if let seen = alreadySeen(raw, base: base, depth: depth, nofollow: nofollow, baseInScope: baseInScope) {
             drops["seen", default: 0] += 1
             return seen
         }
@@ -799,10 +801,10 @@ public actor Crawler {
     /// output, prefix scope), the fingerprint is computed without parsing: a seen link ends
     /// here, exactly as ``consider`` would have ended it, with no allocation. Anything else
     /// (and every new link) goes the full way.
-    private func alreadySeen(_ raw: String, base: CrawlURL, depth: Int, nofollow: Bool) -> LinkFate? {
+    private func alreadySeen(_ raw: String, base: CrawlURL, depth: Int, nofollow: Bool, baseInScope: Bool?) -> LinkFate? {
         guard !configuration.recordLinks, !scope.hasPatterns, scope.kind != .prefix,
               !(nofollow && !configuration.followNofollow), configuration.maxDepth.map({ depth <= $0 }) ?? true,
-              scope.inScope(base) else { return nil }
+              baseInScope ?? scope.inScope(base) else { return nil }
         var text = raw
         let plain = text.withUTF8 { base.plainPathLink($0, scratch: &linkScratch) }
         guard let plain, plain.displayCount <= configuration.maxURLLength, plain.slashes <= configuration.maxRepeatedSegments,
