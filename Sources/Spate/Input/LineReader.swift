@@ -74,20 +74,38 @@ public final class LineReader {
                 fd = -1
                 continue
             }
-            lineNumber += 1
-            var slice = bytes[...]
-            if atFileStart {
-                atFileStart = false
-                if slice.starts(with: [0xEF, 0xBB, 0xBF]) { slice = slice.dropFirst(3) }
-            }
-            while let f = slice.first, f == 0x20 || f == 0x09 || f == 0x0D || f == 0x0B || f == 0x0C { slice = slice.dropFirst() }
-            while let l = slice.last, l == 0x20 || l == 0x09 || l == 0x0D || l == 0x0B || l == 0x0C { slice = slice.dropLast() }
-            if slice.isEmpty || slice.first == UInt8(ascii: "#") { continue }
-            let oversized = total > LineReader.maxLineBytes
-            if oversized { slice = slice.prefix(LineReader.keptBytes) }
-            return InputLine(text: String(decoding: slice, as: UTF8.self), file: names[fileIndex],
-                             line: lineNumber, oversizedBytes: oversized ? total : nil)
+            if let line = jobLine(bytes, total) { return line }
         }
+    }
+
+    /// The next job line if it is already read in (a whole line in the buffer): never calls
+    /// read(2), never blocks, never opens the next file. nil when there is none (which is not
+    /// the end of the input). The runner takes a batch of lines this way after each
+    /// blocking ``next()``, so that a pipe delivering lines one by one is never waited on for more.
+    public func nextBuffered() throws -> InputLine? {
+        while fd >= 0, start < end, buffer[start..<end].contains(0x0A) {
+            guard let (bytes, total) = try readLine() else { return nil }
+            if let line = jobLine(bytes, total) { return line }
+        }
+        return nil
+    }
+
+    /// A raw line as a job: trimmed (and the BOM of a file's first line dropped); nil for a
+    /// blank or comment line.
+    private func jobLine(_ bytes: [UInt8], _ total: Int) -> InputLine? {
+        lineNumber += 1
+        var slice = bytes[...]
+        if atFileStart {
+            atFileStart = false
+            if slice.starts(with: [0xEF, 0xBB, 0xBF]) { slice = slice.dropFirst(3) }
+        }
+        while let f = slice.first, f == 0x20 || f == 0x09 || f == 0x0D || f == 0x0B || f == 0x0C { slice = slice.dropFirst() }
+        while let l = slice.last, l == 0x20 || l == 0x09 || l == 0x0D || l == 0x0B || l == 0x0C { slice = slice.dropLast() }
+        if slice.isEmpty || slice.first == UInt8(ascii: "#") { return nil }
+        let oversized = total > LineReader.maxLineBytes
+        if oversized { slice = slice.prefix(LineReader.keptBytes) }
+        return InputLine(text: String(decoding: slice, as: UTF8.self), file: names[fileIndex],
+                         line: lineNumber, oversizedBytes: oversized ? total : nil)
     }
 
     private func openNext() -> Bool {
