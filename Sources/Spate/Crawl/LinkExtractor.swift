@@ -255,7 +255,8 @@ struct LinkCollector: HTMLTokenSink {
     }
 
     private mutating func append(_ url: String, _ tag: HTMLTagName, _ attribute: HTMLAttributeName, _ rel: LinkRel?) {
-        if page.links.capacity == 0 { page.links.reserveCapacity(32) }   // one allocation for a typical page's links
+        // One allocation for a typical page's links, small enough (12 × 72 bytes) for glibc's per-thread cache.
+        if page.links.capacity == 0 { page.links.reserveCapacity(12) }
         page.links.append(ExtractedLink(url: url, tag: tag.name, attribute: attribute.name, rel: rel?.value, nofollow: rel?.nofollow ?? false))
     }
 

@@ -195,14 +195,7 @@ public actor Fetcher {
                                               consumer: consumer)
                 var r = await transfer(request)
                 releaseSlot(url.origin)
-                if let exchange = r.exchange, let writer = configuration.warc {
-                    // Every exchange that got a response is archived: each hop, each try.
-                    r.exchange = nil
-                    switch await writer.archive(exchange) {
-                    case let .success(location): r.warc = location
-                    case let .failure(e): if r.error == nil { r.error = FetchError(.writeError, e.message) }
-                    }
-                }
+                if r.exchange != nil, configuration.warc != nil { r = await archive(r) }
                 if let e = r.error {
                     outcome = .failure(e)
                 } else {
@@ -217,8 +210,27 @@ public actor Fetcher {
             guard let delay = wait, attempt <= configuration.retries else {
                 return Hop(result: outcome, attempts: attempt, dnsMs: dnsMs)
             }
-            try? await Task.sleep(nanoseconds: UInt64(min(delay, configuration.retryMaxWait) * 1e9))
+            await pause(min(delay, configuration.retryMaxWait))
         }
+    }
+
+    /// The back-off before a retry (a cancelled job ends it early).
+    @inline(never)
+    private func pause(_ seconds: Double) async {
+        try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+    }
+
+    /// Writes the exchange of `r` to the WARC file: every exchange that got a response is
+    /// archived, each hop and each try. Out of line, like the slow paths of `resolve`.
+    @inline(never)
+    private func archive(_ r: TransferResult) async -> TransferResult {
+        guard let exchange = r.exchange, let writer = configuration.warc else { return r }
+        r.exchange = nil
+        switch await writer.archive(exchange) {
+        case let .success(location): r.warc = location
+        case let .failure(e): if r.error == nil { r.error = FetchError(.writeError, e.message) }
+        }
+        return r
     }
 
     /// Exponential back-off with jitter: base 250 ms × 2^(n−1), capped at 10 s, then a
@@ -239,6 +251,7 @@ public actor Fetcher {
         return max(0, date.timeIntervalSinceNow)
     }
 
+    @inline(never)
     private func transfer(_ request: TransferRequest) async -> TransferResult {
         request.consumer?.begin()
         let t = Transfer(request)
@@ -263,25 +276,38 @@ public actor Fetcher {
         if IPAddress.isIPv4(host) || IPAddress.isIPv6(host) { return (.success([host]), true) }
         let dns = peers.dns
         switch dns.start(host, now: monotonicNanos()) {
-        case let .hit(hit):
-            return (hit, true)
-        case .wait:
-            let id = dns.newWaiterID()
-            let shared = await withTaskCancellationHandler {
-                await withCheckedContinuation { (c: SharedDNSCache.Waiter) in
-                    if Task.isCancelled { c.resume(returning: .failure(FetchError(.cancelled, "cancelled"))); return }
-                    if !dns.wait(host, id: id, c) { c.resume(returning: nil) }
-                }
-            } onCancel: {
-                dns.cancel(host, id: id)
-            }
-            // Finished meanwhile (now cached), or cancelled with its job: ask again for ours.
-            guard let shared else { return await resolve(host) }
-            if case let .failure(e) = shared, e.code == .cancelled, !Task.isCancelled { return await resolve(host) }
-            return (shared, false)
-        case .lookUp:
-            break
+        case let .hit(hit): return (hit, true)
+        case .wait: return await waitForLookUp(host, dns)
+        case .lookUp: return await lookUp(host, dns)
         }
+    }
+
+    // The slow paths of `resolve` have frames of their own: inlined, their locals (DNS
+    // answers, waiters) made the async frame of every fetch several KiB, one large malloc
+    // per fetch (a frame beyond the task's first slab gets a slab of its own).
+
+    /// Another job is looking `host` up: wait for its answer.
+    @inline(never)
+    private func waitForLookUp(_ host: String, _ dns: SharedDNSCache) async -> (Result<[String], FetchError>, Bool) {
+        let id = dns.newWaiterID()
+        let shared = await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: SharedDNSCache.Waiter) in
+                if Task.isCancelled { c.resume(returning: .failure(FetchError(.cancelled, "cancelled"))); return }
+                if !dns.wait(host, id: id, c) { c.resume(returning: nil) }
+            }
+        } onCancel: {
+            dns.cancel(host, id: id)
+        }
+        // Finished meanwhile (now cached), or cancelled with its job: ask again for ours.
+        guard let shared else { return await resolve(host) }
+        if case let .failure(e) = shared, e.code == .cancelled, !Task.isCancelled { return await resolve(host) }
+        return (shared, false)
+    }
+
+    /// This job looks `host` up through c-ares (A, then AAAA when there is no A), for every
+    /// job waiting on it.
+    @inline(never)
+    private func lookUp(_ host: String, _ dns: SharedDNSCache) async -> (Result<[String], FetchError>, Bool) {
         var result: Result<[String], FetchError>
         var ttl = 300
         let v4 = await resolver.gethostbyname(host)
@@ -357,6 +383,12 @@ extension Fetcher {
             gates[origin] = gate
             return true
         }
+        return await waitForSlot(origin)
+    }
+
+    /// The host is at its limit: queue for a slot (out of line, as `resolve`'s slow paths).
+    @inline(never)
+    private func waitForSlot(_ origin: String) async -> Bool {
         nextWaiter += 1
         let id = nextWaiter
         return await withTaskCancellationHandler {

@@ -1,23 +1,44 @@
 import CSpate
 import Glibc
 
-/// What one HTTP request asks for (one hop; redirects are separate transfers).
-struct TransferRequest: Sendable {
-    var url: FetchURL
+/// What one HTTP request asks for (one hop; redirects are separate transfers). A class:
+/// made once per try and only read after, it travels by reference — as a struct (~380
+/// bytes) its copies swelled the async frames of the fetch path past the task's first slab.
+final class TransferRequest: Sendable {
+    let url: FetchURL
     /// The address to connect to instead of resolving (CURLOPT_CONNECT_TO): c-ares resolved it.
-    var address: String?
-    var method: String
-    var headers: [String]
-    var body: [UInt8]?
-    var options: FetchConfiguration
+    let address: String?
+    let method: String
+    let headers: [String]
+    let body: [UInt8]?
+    let options: FetchConfiguration
     /// Where to write the body, if anywhere.
-    var savePath: String?
+    let savePath: String?
     /// Gets the body as it arrives (crawl).
-    var consumer: BodyConsumer? = nil
+    let consumer: BodyConsumer?
+
+    init(url: FetchURL, address: String?, method: String, headers: [String], body: [UInt8]?, options: FetchConfiguration,
+         savePath: String?, consumer: BodyConsumer? = nil) {
+        self.url = url
+        self.address = address
+        self.method = method
+        self.headers = headers
+        self.body = body
+        self.options = options
+        self.savePath = savePath
+        self.consumer = consumer
+    }
 }
 
 /// What one transfer produced. Copied out of curl on the hub before the handle is reused.
-struct TransferResult: Sendable {
+/// A class: filled in by one transfer's callbacks on the hub, then handed whole to the job
+/// that asked (never written after its continuation is resumed). As a struct (~340 bytes),
+/// its copies in `Result`s and hops made the fetch path's async frames ~7 KiB — one large
+/// malloc per fetch for the task's frame slab.
+final class TransferResult: @unchecked Sendable {
+    init() {}
+    init(error: FetchError) { self.error = error }
+
     var error: FetchError?
     var status = 0
     var httpVersion = ""
@@ -55,7 +76,7 @@ final class Transfer: @unchecked Sendable {
     var connectTo: UnsafeMutablePointer<curl_slist>? = nil
     /// CURLOPT_ERRORBUFFER: curl keeps the pointer, so it is not a Swift array.
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
-    var result = TransferResult()
+    let result = TransferResult()
     var hasher = Digest(.sha256)
     var overLimit = false
     var saveFD: Int32 = -1
