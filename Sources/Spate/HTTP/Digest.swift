@@ -33,12 +33,11 @@ struct Digest: ~Copyable {
 
     /// The digest as lowercase hex; the hasher is spent afterwards (one allocation: the string).
     mutating func hex() -> String {
-        var raw: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-        let n = withUnsafeMutableBytes(of: &raw) { cspate_digest_final(ctx, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
-        ctx = nil
-        let count = Int(n)
-        return withUnsafeBytes(of: &raw) { digest in
-            String(unsafeUninitializedCapacity: 2 * count) { out in
+        let ctx = self.ctx
+        self.ctx = nil
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { digest in
+            let count = Int(cspate_digest_final(ctx, digest.baseAddress!))
+            return String(unsafeUninitializedCapacity: 2 * count) { out in
                 let digits: StaticString = "0123456789abcdef"
                 let d = digits.utf8Start
                 for i in 0..<count {

@@ -252,7 +252,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
             if batch.isEmpty { break }
 
             gate.lock()
-            for (line, prepared) in batch {
+            for (k, (line, prepared)) in batch.enumerated() {
                 let i = line.job
                 stats.jobs += 1
                 if case let .failure(exception) = prepared, stopReason == nil {
@@ -260,7 +260,8 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                     stats.latency.record(micros: 0)
                     // Owed: after a stop, input that is not a regular file does not wait for the reader.
                     recordsOwed.add(1, ordering: .sequentiallyConsistent)
-                    gate.unlock()
+                    // The jobs admitted before it start first: emitting may wait on the output.
+                    startAdmitted(&admitted)
                     sink.emit(i, finishedRecord(i, line, JobOutcome(value: .null, exception: exception, fields: kind.emptyFields), elapsed: 0))
                     checkCompletion(settling: 1)
                     gate.lock()
@@ -293,7 +294,13 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                     let reason = stopReason!
                     stats.unfinishedNotStarted += 1
                     let drain = (reason == .joinTimeout || reason == .interrupted) && reader.allRegularFiles
-                    if !drain { inputFullyRead = false; ended = true; break }
+                    if !drain {
+                        // Not drained: the rest of the batch was read, and is counted like this line.
+                        let rest = batch.count - k - 1
+                        stats.jobs += rest
+                        stats.unfinishedNotStarted += rest
+                        inputFullyRead = false; ended = true; break
+                    }
                     gate.unlock()
                     sink.emit(i, unfinishedRecord(i, line, started: false, reason: reason))
                     gate.lock()
