@@ -58,6 +58,13 @@ public struct FetchJob: JobKind {
         }
         let o = await fetcher.fetch(url, saveName: saveName)
         fetchers.finished(url.origin, on: fetcher)
+        return outcome(o)
+    }
+
+    /// The job's outcome from the fetch's (synchronous, so that its temporaries stay out of
+    /// the job's async frame).
+    @inline(never)
+    private func outcome(_ o: FetchOutcome) -> JobOutcome {
         var outcome: JobOutcome
         switch o.result {
         case let .success(value):

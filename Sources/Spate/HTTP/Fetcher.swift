@@ -97,69 +97,97 @@ public actor Fetcher {
     /// Fetches `url` with per-call changes to the configuration (the crawler follows
     /// redirects itself, and streams bodies into its link extractor).
     func fetch(_ url: FetchURL, saveName: String? = nil, overrides: FetchOverrides) async -> FetchOutcome {
-        let followRedirects = overrides.followRedirects ?? configuration.followRedirects
-        let maxRedirects = overrides.maxRedirects ?? configuration.maxRedirects
-        var current = url
-        var method = configuration.method
-        var body = configuration.body
-        var redirects: [JSONValue] = []
-        var visited: Set<String> = []   // the URLs of this chain, once it redirects
-        var attempts = 0
+        let chain = Chain(url, method: configuration.method, body: configuration.body,
+                          follow: overrides.followRedirects ?? configuration.followRedirects,
+                          maxRedirects: overrides.maxRedirects ?? configuration.maxRedirects)
         let savePath = saveName.flatMap { name in configuration.saveDirectory.map { $0 + "/" + name } }
+        let consumer = overrides.consumer, maxBody = overrides.maxBody
         while true {
             // A hop to an origin this hub owns no slot of (a redirect, with --per-host below
             // the number of hubs) runs on a hub that does.
-            let hop: Hop
-            if peers.share(of: current.origin, hub: index) == 0 {
-                guard let owner = peers.member(peers.owner(of: current.origin, slot: 0)) else {
-                    return FetchOutcome(result: .failure(FetchError(.cancelled, "fetcher shut down")), status: nil, bytes: 0,
-                                        attempts: attempts)
-                }
-                hop = await owner.fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer,
-                                           maxBody: overrides.maxBody)
-            } else {
-                hop = await fetchHop(current, method: method, body: body, savePath: savePath, consumer: overrides.consumer,
-                                     maxBody: overrides.maxBody)
+            guard let fetcher = hopFetcher(chain.current.origin) else {
+                return FetchOutcome(result: .failure(FetchError(.cancelled, "fetcher shut down")), status: nil, bytes: 0,
+                                    attempts: chain.attempts)
             }
-            attempts += hop.attempts
-            guard case let .success(r) = hop.result else {
-                return FetchOutcome(result: .failure(hop.result.failureValue!), status: nil, bytes: 0, attempts: attempts)
-            }
-            let location = r.header("Location")
-            if followRedirects, [301, 302, 303, 307, 308].contains(r.status), let location {
-                redirects.append(.object([("url", .string(current.display)), ("status", .int(r.status)),
-                                          ("location", .string(FetchURL.redactUserinfo(location)))]))
-                if redirects.count > maxRedirects {
-                    return FetchOutcome(result: .failure(FetchError(.tooManyRedirects, "more than \(maxRedirects) redirects")),
-                                        status: r.status, bytes: 0, attempts: attempts)
-                }
-                switch current.resolve(location) {
-                case let .failure(e):
-                    return FetchOutcome(result: .failure(FetchError(e.code, "redirect to '\(FetchURL.redactUserinfo(location).prefix(200))': \(e.message)")),
-                                        status: r.status, bytes: 0, attempts: attempts)
-                case let .success(next):
-                    if visited.isEmpty { visited.insert(url.full) }
-                    if !visited.insert(next.full).inserted {
-                        return FetchOutcome(result: .failure(FetchError(.redirectLoop, "redirect loop back to \(next.display)")),
-                                            status: r.status, bytes: 0, attempts: attempts)
-                    }
-                    // 303, and 301/302 after a POST, continue as GET without a body (as browsers and curl do).
-                    if r.status == 303 || ((r.status == 301 || r.status == 302) && method == "POST") {
-                        method = "GET"
-                        body = nil
-                    }
-                    current = next
-                    continue
-                }
-            }
-            var outcome = FetchOutcome(result: .success(value(url, current, r, redirects: redirects, dnsMs: hop.dnsMs, attempts: attempts)),
-                                       status: r.status, bytes: r.bytes, attempts: attempts)
-            outcome.finalURL = current
-            outcome.location = location
-            outcome.robotsTag = r.header("X-Robots-Tag")
-            outcome.retryAfter = r.header("Retry-After").flatMap(Self.retryAfter)
-            return outcome
+            let hop = await fetcher.fetchHop(chain.current, method: chain.method, body: chain.body, savePath: savePath,
+                                             consumer: consumer, maxBody: maxBody)
+            if let outcome = follow(chain, hop) { return outcome }
         }
+    }
+
+    /// The fetcher for a hop to `origin`: this one, or one that owns a slot of the origin.
+    private func hopFetcher(_ origin: String) -> Fetcher? {
+        peers.share(of: origin, hub: index) == 0 ? peers.member(peers.owner(of: origin, slot: 0)) : self
+    }
+
+    /// Where a fetch is in its redirect chain. A class, and the hop's handling in a
+    /// synchronous function (``follow(_:_:)``): whatever an async function holds across an
+    /// await lives in its frame, and a fetch's frame had grown to several KiB — a large
+    /// malloc per fetch.
+    final class Chain {
+        let url: FetchURL
+        var current: FetchURL
+        var method: String
+        var body: [UInt8]?
+        let follow: Bool
+        let maxRedirects: Int
+        var redirects: [JSONValue] = []
+        var visited: Set<String> = []   // the URLs of this chain, once it redirects
+        var attempts = 0
+
+        init(_ url: FetchURL, method: String, body: [UInt8]?, follow: Bool, maxRedirects: Int) {
+            self.url = url
+            current = url
+            self.method = method
+            self.body = body
+            self.follow = follow
+            self.maxRedirects = maxRedirects
+        }
+    }
+
+    /// A hop's result: the fetch's outcome, or nil after moving `chain` on to the next URL.
+    @inline(never)
+    private func follow(_ chain: Chain, _ hop: Hop) -> FetchOutcome? {
+        chain.attempts += hop.attempts
+        let attempts = chain.attempts
+        guard case let .success(r) = hop.result else {
+            return FetchOutcome(result: .failure(hop.result.failureValue!), status: nil, bytes: 0, attempts: attempts)
+        }
+        let location = r.header("Location")
+        if chain.follow, [301, 302, 303, 307, 308].contains(r.status), let location {
+            chain.redirects.append(.object([("url", .string(chain.current.display)), ("status", .int(r.status)),
+                                            ("location", .string(FetchURL.redactUserinfo(location)))]))
+            if chain.redirects.count > chain.maxRedirects {
+                return FetchOutcome(result: .failure(FetchError(.tooManyRedirects, "more than \(chain.maxRedirects) redirects")),
+                                    status: r.status, bytes: 0, attempts: attempts)
+            }
+            switch chain.current.resolve(location) {
+            case let .failure(e):
+                return FetchOutcome(result: .failure(FetchError(e.code, "redirect to '\(FetchURL.redactUserinfo(location).prefix(200))': \(e.message)")),
+                                    status: r.status, bytes: 0, attempts: attempts)
+            case let .success(next):
+                if chain.visited.isEmpty { chain.visited.insert(chain.url.full) }
+                if !chain.visited.insert(next.full).inserted {
+                    return FetchOutcome(result: .failure(FetchError(.redirectLoop, "redirect loop back to \(next.display)")),
+                                        status: r.status, bytes: 0, attempts: attempts)
+                }
+                // 303, and 301/302 after a POST, continue as GET without a body (as browsers and curl do).
+                if r.status == 303 || ((r.status == 301 || r.status == 302) && chain.method == "POST") {
+                    chain.method = "GET"
+                    chain.body = nil
+                }
+                chain.current = next
+                return nil
+            }
+        }
+        var outcome = FetchOutcome(result: .success(value(chain.url, chain.current, r, redirects: chain.redirects, dnsMs: hop.dnsMs,
+                                                          attempts: attempts)),
+                                   status: r.status, bytes: r.bytes, attempts: attempts)
+        outcome.finalURL = chain.current
+        outcome.location = location
+        outcome.robotsTag = r.header("X-Robots-Tag")
+        outcome.retryAfter = r.header("Retry-After").flatMap(Self.retryAfter)
+        return outcome
     }
 
     struct Hop: Sendable {
@@ -171,8 +199,6 @@ public actor Fetcher {
     /// One URL, with retries: resolve, wait for a per-host slot, transfer.
     func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?, consumer: BodyConsumer?,
                           maxBody: Int? = nil) async -> Hop {
-        var options = configuration
-        if let maxBody { options.maxBody = maxBody }
         var attempt = 0
         var dnsMs = 0.0
         while true {
@@ -190,10 +216,8 @@ public actor Fetcher {
                 guard await acquireSlot(url.origin) else {
                     return Hop(result: .failure(FetchError(.cancelled, "cancelled")), attempts: attempt, dnsMs: dnsMs)
                 }
-                let request = TransferRequest(url: url, address: url.hostIsLiteral ? nil : list[0], method: method,
-                                              headers: configuration.headers, body: body, options: options, savePath: savePath,
-                                              consumer: consumer)
-                var r = await transfer(request)
+                var r = await transfer(request(url, list, method: method, body: body, savePath: savePath, consumer: consumer,
+                                               maxBody: maxBody))
                 releaseSlot(url.origin)
                 if r.exchange != nil, configuration.warc != nil { r = await archive(r) }
                 if let e = r.error {
@@ -212,6 +236,17 @@ public actor Fetcher {
             }
             await pause(min(delay, configuration.retryMaxWait))
         }
+    }
+
+    /// One try's request (synchronous: the configuration copy stays out of the hop's async frame).
+    @inline(never)
+    private func request(_ url: FetchURL, _ addresses: [String], method: String, body: [UInt8]?, savePath: String?,
+                         consumer: BodyConsumer?, maxBody: Int?) -> TransferRequest {
+        var options = configuration
+        if let maxBody { options.maxBody = maxBody }
+        return TransferRequest(url: url, address: url.hostIsLiteral ? nil : addresses[0], method: method,
+                               headers: configuration.headers, body: body, options: options, savePath: savePath,
+                               consumer: consumer)
     }
 
     /// The back-off before a retry (a cancelled job ends it early).
