@@ -31,11 +31,13 @@ public struct FetchJob: JobKind {
     public init(fetchers: FetcherGroup) { self.fetchers = fetchers }
     public init(fetcher: Fetcher) { self.init(fetchers: FetcherGroup(fetcher)) }
 
-    /// A URL, its job number, and the fetcher (hub) that runs it.
+    /// A URL, its job number, and the fetcher (hub) that runs it: the least-loaded one of
+    /// the origin's share when the job starts (``admit(_:)``), not when its line was read —
+    /// lines are read in batches ahead of their slots.
     public struct Work: Sendable {
         var url: FetchURL
         var job: Int
-        var fetcher: Fetcher
+        var fetcher: Fetcher? = nil
     }
 
     public func prepare(_ line: InputLine) -> Result<Work, RecordException> {
@@ -43,13 +45,19 @@ public struct FetchJob: JobKind {
             return .failure(RecordException(type: FetchError.Code.invalidURL.rawValue, message: "line is \(total) bytes long"))
         }
         switch FetchURL.parse(line.text, defaultScheme: fetchers.configuration.defaultScheme) {
-        case let .success(url): return .success(Work(url: url, job: line.job, fetcher: fetchers.assign(url.origin)))
+        case let .success(url): return .success(Work(url: url, job: line.job))
         case let .failure(e): return .failure(Self.exception(e))
         }
     }
 
+    public func admit(_ work: Work) -> Work {
+        var work = work
+        if work.fetcher == nil { work.fetcher = fetchers.assign(work.url.origin) }
+        return work
+    }
+
     public func run(_ work: Work) async -> JobOutcome {
-        let (url, job, fetcher) = (work.url, work.job, work.fetcher)
+        let (url, job, fetcher) = (work.url, work.job, work.fetcher ?? admit(work).fetcher!)
         var saveName: String? = nil
         if fetcher.configuration.saveDirectory != nil {
             var h = Digest(.sha256)
@@ -94,5 +102,5 @@ public struct FetchJob: JobKind {
     public func redact(_ text: String) -> String { FetchURL.redactUserinfo(text) }
 
     /// Each fetch runs on its fetcher's hub: curl callbacks resume it without a thread hop.
-    public func taskExecutor(for work: Work) -> (any TaskExecutor)? { work.fetcher.hub.taskExecutor }
+    public func taskExecutor(for work: Work) -> (any TaskExecutor)? { work.fetcher?.hub.taskExecutor }
 }

@@ -54,6 +54,9 @@ public protocol JobKind: Sendable {
     var taskExecutor: (any TaskExecutor)? { get }
     /// Where this work's task should run (default: ``taskExecutor``; fetch spreads its jobs over several hubs).
     func taskExecutor(for work: Work) -> (any TaskExecutor)?
+    /// The work as it starts (admitted, its task about to be made): a choice that depends on
+    /// the load at that moment is made here, not when the line was read (default: unchanged).
+    func admit(_ work: Work) -> Work
     /// The `input` field for a line, when it must not be echoed as read (credentials).
     func redact(_ text: String) -> String
 }
@@ -61,6 +64,7 @@ public protocol JobKind: Sendable {
 extension JobKind {
     public var taskExecutor: (any TaskExecutor)? { nil }
     public func taskExecutor(for work: Work) -> (any TaskExecutor)? { taskExecutor }
+    public func admit(_ work: Work) -> Work { work }
     public func redact(_ text: String) -> String { text }
 }
 
@@ -331,7 +335,8 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         if admitted.isEmpty { return }
         var made: [(index: Int, task: Task<Void, Never>, timer: HubTimer?)] = []
         made.reserveCapacity(admitted.count)
-        for (i, work) in admitted {
+        for (i, read) in admitted {
+            let work = kind.admit(read)
             let task = Task(executorPreference: kind.taskExecutor(for: work)) { [self] in
                 // A stop between the entry and the task wrote this job's record already (as
                 // not finished) and could not cancel a task it did not see: do not start it.
