@@ -216,10 +216,10 @@ public actor Fetcher {
                 guard await acquireSlot(url.origin) else {
                     return Hop(result: .failure(FetchError(.cancelled, "cancelled")), attempts: attempt, dnsMs: dnsMs)
                 }
-                var r = await transfer(request(url, list, method: method, body: body, savePath: savePath, consumer: consumer,
+                let r = await transfer(request(url, list, method: method, body: body, savePath: savePath, consumer: consumer,
                                                maxBody: maxBody))
                 releaseSlot(url.origin)
-                if r.exchange != nil, configuration.warc != nil { r = await archive(r) }
+                if r.exchange != nil { await archive(r) }
                 if let e = r.error {
                     outcome = .failure(e)
                 } else {
@@ -255,17 +255,17 @@ public actor Fetcher {
         try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
     }
 
-    /// Writes the exchange of `r` to the WARC file: every exchange that got a response is
-    /// archived, each hop and each try. Out of line, like the slow paths of `resolve`.
+    /// Writes the exchange of `r` to the WARC file and notes where (or the write error) in
+    /// `r`: every exchange that got a response is archived, each hop and each try. Out of
+    /// line, like the slow paths of `resolve`.
     @inline(never)
-    private func archive(_ r: TransferResult) async -> TransferResult {
-        guard let exchange = r.exchange, let writer = configuration.warc else { return r }
+    private func archive(_ r: TransferResult) async {
+        guard let exchange = r.exchange, let writer = configuration.warc else { return }
         r.exchange = nil
         switch await writer.archive(exchange) {
         case let .success(location): r.warc = location
         case let .failure(e): if r.error == nil { r.error = FetchError(.writeError, e.message) }
         }
-        return r
     }
 
     /// Exponential back-off with jitter: base 250 ms × 2^(n−1), capped at 10 s, then a
