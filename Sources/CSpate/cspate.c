@@ -1,9 +1,13 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* PTHREAD_MUTEX_ADAPTIVE_NP */
+#endif
 #include "cspate.h"
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
 #include <sys/time.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 
@@ -291,3 +295,49 @@ CURLcode cspate_easy_set_debug(CURL *h, cspate_debug_cb cb, void *userdata) {
     CURLcode rc = curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, cb);
     return rc ? rc : curl_easy_setopt(h, CURLOPT_DEBUGDATA, userdata);
 }
+
+// ---- gate: adaptive mutex + monotonic condition ---------------------------------------
+
+struct cspate_gate { pthread_mutex_t m; pthread_cond_t c; };
+
+void *cspate_gate_new(void) {
+    struct cspate_gate *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&g->m, &ma);
+    pthread_mutexattr_destroy(&ma);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->c, &ca);
+    pthread_condattr_destroy(&ca);
+    return g;
+}
+
+void cspate_gate_free(void *p) {
+    struct cspate_gate *g = p;
+    if (!g) return;
+    pthread_cond_destroy(&g->c);
+    pthread_mutex_destroy(&g->m);
+    free(g);
+}
+
+void cspate_gate_lock(void *g) { pthread_mutex_lock(&((struct cspate_gate *)g)->m); }
+void cspate_gate_unlock(void *g) { pthread_mutex_unlock(&((struct cspate_gate *)g)->m); }
+void cspate_gate_wait(void *p) { struct cspate_gate *g = p; pthread_cond_wait(&g->c, &g->m); }
+
+int cspate_gate_wait_ms(void *p, int64_t ms) {
+    struct cspate_gate *g = p;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (ms < 0) ms = 0;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec += 1; ts.tv_nsec -= 1000000000L; }
+    return pthread_cond_timedwait(&g->c, &g->m, &ts) == 0;
+}
+
+void cspate_gate_signal(void *g) { pthread_cond_signal(&((struct cspate_gate *)g)->c); }
+void cspate_gate_broadcast(void *g) { pthread_cond_broadcast(&((struct cspate_gate *)g)->c); }

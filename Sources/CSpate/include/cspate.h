@@ -132,4 +132,18 @@ CURLcode cspate_easy_set_closesocket(CURL *h, cspate_closesocket_cb cb, void *cl
 typedef int (*cspate_debug_cb)(CURL *h, curl_infotype type, char *data, size_t size, void *userdata);
 CURLcode cspate_easy_set_debug(CURL *h, cspate_debug_cb cb, void *userdata);
 
+// ---- a lock with a condition whose mutex spins briefly before sleeping ------------
+// (PTHREAD_MUTEX_ADAPTIVE_NP: the runner's admission lock is held for a few hundred
+// nanoseconds at a time by the reader and the hubs; a plain mutex put the loser to sleep
+// in futex(2) on most collisions.) The condition waits on CLOCK_MONOTONIC.
+void *cspate_gate_new(void);
+void cspate_gate_free(void *g);
+void cspate_gate_lock(void *g);
+void cspate_gate_unlock(void *g);
+void cspate_gate_wait(void *g);
+/// Waits at most `ms` milliseconds; 1 when signalled (or spuriously woken), 0 on timeout.
+int cspate_gate_wait_ms(void *g, int64_t ms);
+void cspate_gate_signal(void *g);
+void cspate_gate_broadcast(void *g);
+
 #endif

@@ -404,7 +404,8 @@ public enum HubError: Error, CustomStringConvertible {
 /// job's own work. On the hub, a lookup submits to c-ares directly and the c-ares callback
 /// resumes the task on the same thread, with no eventfd write and no thread wake-up.
 public final class HubTaskExecutor: TaskExecutor, @unchecked Sendable {
-    private unowned let hub: Hub
+    /// The hub whose thread runs the jobs.
+    public unowned let hub: Hub
 
     init(hub: Hub) { self.hub = hub }
 
