@@ -467,16 +467,22 @@ import Testing
     /// that needs the parser (percent-encoding, dot segments, queries, odd bytes…).
     @Test func plainPathLinksAgreeWithTheParser() throws {
         let bases = ["http://127.0.0.1:8080/p/020001.html", "https://user:pw@Example.COM/dir/page?x=1#f", "http://[::1]:81/",
-                     "https://b.test"]
+                     "https://b.test", "http://h.test/a/b/", "http://h.test/%7e/x.html", "http://h.test/a;jsessionid=1/b",
+                     "http://h.test/a%2Fb/c/d.html", "http://h.test/~u/(x)/y"]
         let alphabet = Array("abcXYZ019-._~!$&'()*+,=:@/%?#;\\ \t\"<>^`{|}é".unicodeScalars).map(String.init)
         var g = SystemRandomNumberGenerator()
         var fixed = ["/", "/p/004203.html", "/a//b", "/a/./b", "/a/../b", "/.", "/..", "/a/.", "/a/..", "//host/x", "/a#frag",
                      "/a%2Fb", "/a?q=1", "/a;jsessionid=1", "/A/B.HTML", "/x/.y/..z", "", "p.html", "/a b", "/#", "/a/#x/../"]
+        fixed += ["x.html", "004203.html", "a/b/c", "./a", "../a", "a/./b", "a/../b", ".", "..", "a/.", "a/..", "a:b", "ab:c/d",
+                  "a/b:c", "1:x", "mailto:x@y", "javascript:void(0)", "a#b", "#", "?q", "a?q", "a%41", "a;b", "A.HTML", "x/", ".hidden",
+                  "..x", "a//b", "http:x", "HTTP://h/", "a@b", "~u"]
         for _ in 0..<4000 {
             let n = Int.random(in: 0...12, using: &g)
             fixed.append("/" + (0..<n).map { _ in alphabet.randomElement(using: &g)! }.joined())
+            fixed.append((0..<n).map { _ in alphabet.randomElement(using: &g)! }.joined())
         }
         var answered = 0
+        var answeredRelative = 0
         var scratch: [UInt8] = []
         for b in bases {
             let base = try CrawlURL.parse(b).get()
@@ -485,6 +491,7 @@ import Testing
                 let fast = text.withUTF8 { base.plainPathLink($0, scratch: &scratch) }
                 guard let fast else { continue }
                 answered += 1
+                if !raw.hasPrefix("/") { answeredRelative += 1 }
                 let url = try #require(try? CrawlURL.parse(raw, base: base).get(), "\(raw) against \(b)")
                 let key = url.canonicalUTF8()
                 #expect(fast.fingerprint == key.withUnsafeBufferPointer { URLFingerprint.xxh64($0) },
@@ -495,10 +502,18 @@ import Testing
                 #expect(url.query == nil)
             }
         }
-        #expect(answered > 1000, "the shortcut answered only \(answered) times")
+        #expect(answered > 2000, "the shortcut answered only \(answered) times")
+        #expect(answeredRelative > 1000, "the shortcut answered only \(answeredRelative) relative links")
+        // A relative link against a directory the canonical rules would change goes to the parser.
+        for b in ["http://h.test/%7e/x.html", "http://h.test/a;jsessionid=1/b"] {
+            let base = try CrawlURL.parse(b).get()
+            var text = "x.html"
+            #expect(text.withUTF8 { base.plainPathLink($0, scratch: &scratch) } == nil, "x.html against \(b)")
+        }
         // And it declines what needs the parser.
         let base = try CrawlURL.parse(bases[0]).get()
-        for raw in ["/a/./b", "/a/../b", "/..", "//h/x", "/a%41", "/a?b", "/a;b", "/a b", "/a\\b", "p.html", "", "/é"] {
+        for raw in ["/a/./b", "/a/../b", "/..", "//h/x", "/a%41", "/a?b", "/a;b", "/a b", "/a\\b", "", "/é", "./p.html",
+                    "../p.html", "a:b", "mailto:x", "#f", "?q", "p%41.html"] {
             var text = raw
             #expect(text.withUTF8 { base.plainPathLink($0, scratch: &scratch) } == nil, "\(raw)")
         }

@@ -216,17 +216,22 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
         String(decoding: canonicalUTF8(sortQuery: sortQuery), as: UTF8.self)
     }
 
-    /// A link that is a plain absolute path ("/p/004203.html"), resolved against this URL
-    /// without the parser: the fingerprint of its canonical key, the length of its display
-    /// form and the number of slashes in its path. Plain means: starts with one "/", and
-    /// holds only bytes the WHATWG parser keeps as they are and the canonical rules leave
-    /// alone (letters, digits, `-._~!$&'()*+,=:@/`; no "%", "?", ";", backslash, space or
-    /// control byte, no "." or ".." segment); a "#" ends it (the fragment is dropped). For
-    /// such a link the canonical key is this URL's scheme and authority (userinfo dropped)
-    /// followed by the path, exactly as ``canonicalUTF8(sortQuery:)`` of the parsed link.
+    /// A link that is a plain path — absolute ("/p/004203.html") or relative to this URL's
+    /// directory ("004203.html", "sub/x.html") — resolved against this URL without the
+    /// parser: the fingerprint of its canonical key, the length of its display form and the
+    /// number of slashes in its path. Plain means: holds only bytes the WHATWG parser keeps
+    /// as they are and the canonical rules leave alone (letters, digits,
+    /// `-._~!$&'()*+,=:@/`; no "%", "?", ";", backslash, space or control byte, no "." or
+    /// ".." segment); an absolute one starts with exactly one "/"; a relative one has no ":"
+    /// in its first segment (it could be a scheme), and this URL's directory must be plain
+    /// too. A "#" ends it (the fragment is dropped). For such a link the canonical key is
+    /// this URL's scheme and authority (userinfo dropped), the directory for a relative
+    /// link, then the link, exactly as ``canonicalUTF8(sortQuery:)`` of the parsed link.
     /// nil for anything else: the parser decides. `scratch` is reused between calls.
     func plainPathLink(_ raw: UnsafeBufferPointer<UInt8>, scratch: inout [UInt8]) -> (fingerprint: UInt64, displayCount: Int, slashes: Int)? {
-        guard raw.count >= 1, raw[0] == UInt8(ascii: "/"), raw.count == 1 || raw[1] != UInt8(ascii: "/") else { return nil }
+        guard raw.count >= 1 else { return nil }
+        let absolute = raw[0] == UInt8(ascii: "/")
+        if absolute && raw.count > 1 && raw[1] == UInt8(ascii: "/") { return nil }
         var end = raw.count
         var slashes = 0
         var segmentStart = 0
@@ -238,20 +243,33 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
                 if Self.isDotSegment(raw, segmentStart, i) { return nil }
                 slashes += 1
                 segmentStart = i + 1
-            } else if !Self.plainPathByte(c) {
+            } else if !Self.plainPathByte(c) || (c == UInt8(ascii: ":") && !absolute && slashes == 0) {
                 return nil
             }
             i += 1
         }
-        if Self.isDotSegment(raw, segmentStart, end) { return nil }
+        if end == 0 || Self.isDotSegment(raw, segmentStart, end) { return nil }
         let authority = Int(schemeEnd) + 3
-        return href.utf8.withContiguousStorageIfAvailable { h -> (UInt64, Int, Int) in
+        let (pathFrom, pathTo) = (Int(pathStart), pathEnd)
+        let key = href.utf8.withContiguousStorageIfAvailable { h -> (UInt64, Int, Int)? in
+            // A relative link replaces what follows the last "/" of this URL's path.
+            var directoryEnd = pathFrom
+            if !absolute {
+                var j = pathTo - 1
+                while j >= pathFrom && h[j] != UInt8(ascii: "/") { j -= 1 }
+                guard j >= pathFrom else { return nil }
+                directoryEnd = j + 1
+                for k in pathFrom..<directoryEnd {
+                    if h[k] == UInt8(ascii: "/") { slashes += 1 } else if !Self.plainPathByte(h[k]) { return nil }
+                }
+            }
             scratch.removeAll(keepingCapacity: true)
             scratch.append(contentsOf: UnsafeBufferPointer(rebasing: h[0..<authority]))
-            scratch.append(contentsOf: UnsafeBufferPointer(rebasing: h[Int(hostStart)..<Int(pathStart)]))
+            scratch.append(contentsOf: UnsafeBufferPointer(rebasing: h[Int(hostStart)..<directoryEnd]))
             scratch.append(contentsOf: UnsafeBufferPointer(rebasing: raw[0..<end]))
             return (scratch.withUnsafeBufferPointer { URLFingerprint.xxh64($0) }, scratch.count, slashes)
         }
+        return key ?? nil
     }
 
     /// A "." or ".." path segment (between `from` and `to`).

@@ -1,3 +1,5 @@
+import Glibc
+
 /// A streaming HTML tokenizer that follows the WHATWG tokenization states closely enough
 /// to find the tags a crawler cares about, without building a tree.
 ///
@@ -65,7 +67,7 @@ struct HTMLTokenizer {
             // back round the dispatch; the cases are in that order for it.
             case .data:
                 let start = i
-                while i < n && buf[i] != HTMLByte.lt { i &+= 1 }
+                i = HTMLByte.index(of: HTMLByte.lt, in: buf, from: i)
                 if i > start && sink.wantsText { sink.text(UnsafeRawBufferPointer(rebasing: buf[start..<i])) }
                 if i < n {
                     i &+= 1
@@ -276,7 +278,7 @@ struct HTMLTokenizer {
                 }
 
             case .bogusComment:
-                while i < n && buf[i] != HTMLByte.gt { i &+= 1 }
+                i = HTMLByte.index(of: HTMLByte.gt, in: buf, from: i)
                 if i < n { i &+= 1; state = .data }
 
             case .commentStart:
@@ -292,7 +294,7 @@ struct HTMLTokenizer {
                 else { state = .comment }
 
             case .comment:
-                while i < n && buf[i] != HTMLByte.dash { i &+= 1 }
+                i = HTMLByte.index(of: HTMLByte.dash, in: buf, from: i)
                 if i < n { i &+= 1; state = .commentEndDash }
 
             case .commentEndDash:
@@ -314,7 +316,7 @@ struct HTMLTokenizer {
 
             case .rawText:
                 let start = i
-                while i < n && buf[i] != HTMLByte.lt { i &+= 1 }
+                i = HTMLByte.index(of: HTMLByte.lt, in: buf, from: i)
                 if rawIsRCDATA && i > start && sink.wantsText {
                     sink.text(UnsafeRawBufferPointer(rebasing: buf[start..<i]))
                 }
@@ -702,6 +704,15 @@ enum HTMLByte {
     static let amp = UInt8(ascii: "&")
 
     static let lessThanText: StaticString = "<"
+
+    /// The index of the first `byte` in `buf[from...]`, or `buf.count`: long runs of text
+    /// and comments are scanned by memchr, many bytes at a time.
+    @inline(__always)
+    static func index(of byte: UInt8, in buf: UnsafeRawBufferPointer, from i: Int) -> Int {
+        let n = buf.count
+        guard i < n, let base = buf.baseAddress, let p = memchr(base + i, Int32(byte), n - i) else { return n }
+        return base.distance(to: UnsafeRawPointer(p))
+    }
     static let endTagOpenText: StaticString = "</"
     static let declarationKeywords: [StaticString] = ["--", "doctype", "[CDATA["]
     static var replacementCharacter: UnsafeRawBufferPointer {
