@@ -54,7 +54,7 @@ import Testing
         func value(_ text: String) async throws -> JSONValue {
             let o = try await fetch(text)
             switch o.result {
-            case let .success(v): return v
+            case let .success(v): return v.json
             case let .failure(e):
                 Issue.record("\(text): expected a completed transfer, got \(e)")
                 throw e
@@ -219,7 +219,7 @@ import Testing
         defer { s.close() }
         let url = s.http.url("/response-headers?X-Spate-Test=abc")
         let o = try await s.fetch(url, saveName: "one.body")
-        let v = try o.result.get()
+        let v = try o.result.get().json
         let headers = try #require(v["headers"]?.pairs, "no headers: \(v)")
         #expect(headers.contains { $0 == ("X-Spate-Test", "abc") }, "\(headers)")
         #expect(headers.contains { $0.0 == "Content-Type" && $0.1 == "application/json" }, "\(headers)")
@@ -297,10 +297,11 @@ import Testing
                                       ("cacert, DNS name", verified, "https://a.fixture.test:\(tlsPort)/page?title=Secure"),
                                       ("insecure", insecure, "https://127.0.0.1:\(tlsPort)/page?title=Secure")] {
             let o = await fetcher.fetch(try FetchURL.parse(url).get())
-            guard case let .success(v) = o.result else {
+            guard case let .success(fetched) = o.result else {
                 Issue.record("\(label): \(url): \(o.result)")
                 continue
             }
+            let v = fetched.json
             #expect(v["status"]?.int == 200, "\(label)")
             #expect(v["title"]?.string == "Secure", "\(label)")
             #expect(v["ip"]?.string == "127.0.0.1", "\(label)")
@@ -340,7 +341,7 @@ import Testing
         let s = try await Setup.make { $0.retries = 3 }
         defer { s.close() }
         let o = try await s.fetch(s.http.url("/retry-after?key=lib1&fail=2&after=0&code=429"))
-        let v = try o.result.get()
+        let v = try o.result.get().json
         #expect(v["status"]?.int == 200)
         #expect(v["attempts"]?.int == 3)
         #expect(o.attempts == 3)
@@ -416,7 +417,7 @@ import Testing
 
         // The slot is free again.
         let after = await fetcher.fetch(waiting)
-        #expect((try? after.result.get())?["status"]?.int == 200, "\(after.result)")
+        #expect((try? after.result.get())?.json["status"]?.int == 200, "\(after.result)")
     }
 
     @Test func perHostLimitHoldsAtTheServer() async throws {

@@ -55,6 +55,46 @@ import Testing
             #expect(parsed == [s], "\(text.prefix(80))")
         }
     }
+
+    /// The word-at-a-time scan agrees with escaping byte by byte, wherever the special
+    /// bytes sit (every offset within and across 8-byte words, every length up to 40).
+    @Test func escapingAgreesWithAByteByByteReference() {
+        func reference(_ s: String) -> String {
+            var out: [UInt8] = [0x22]
+            for b in s.utf8 {
+                switch b {
+                case 0x22: out += Array("\\\"".utf8)
+                case 0x5C: out += Array("\\\\".utf8)
+                case 0x0A: out += Array("\\n".utf8)
+                case 0x0D: out += Array("\\r".utf8)
+                case 0x09: out += Array("\\t".utf8)
+                case 0..<0x20: out += Array(String(format: "\\u%04x", Int(b)).utf8)
+                default: out.append(b)
+                }
+            }
+            out.append(0x22)
+            return String(decoding: out, as: UTF8.self)
+        }
+        let specials: [Character] = ["\"", "\\", "\n", "\r", "\t", "\u{01}", "\u{1F}", "\u{7F}", " ", "!", "#", "[", "]", "é", "🙂", "a", "~"]
+        var g = SystemRandomNumberGenerator()
+        var checked = 0
+        for length in 0...40 {
+            for _ in 0..<60 {
+                let s = String((0..<length).map { _ in Int.random(in: 0..<4, using: &g) == 0 ? specials.randomElement(using: &g)! : "x" })
+                let got = Self.written { $0.string(s) }
+                #expect(got == reference(s), "\(Array(s.utf8))")
+                checked += 1
+            }
+        }
+        // One special byte at every offset of a 24-byte string.
+        for offset in 0..<24 {
+            for special in ["\"", "\\", "\u{1F}", "\n"] {
+                let s = String(repeating: "y", count: offset) + special + String(repeating: "z", count: 23 - offset)
+                #expect(Self.written { $0.string(s) } == reference(s), "offset \(offset)")
+            }
+        }
+        #expect(checked == 41 * 60)
+    }
 }
 
 /// The fetch record's `title`: the first `<title>` element's text, entities decoded,

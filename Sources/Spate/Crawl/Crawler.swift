@@ -519,9 +519,7 @@ public actor Crawler {
             // The fetch's fields as they are (not copied), with the crawler's changes applied
             // while the record is written: tries re-queued by the crawler (429/503, network
             // errors) count in `attempts`; the title is the link extractor's; then its fields.
-            var fetched: [(String, JSONValue)] = []
-            if case let .object(f) = value { fetched = f }
-            var merged = MergedValue(base: fetched, extraAttempts: entry.attempt - 1)
+            var merged = MergedValue(base: value, extraAttempts: entry.attempt - 1)
             if entry.isRobots {
                 merged.extra = [("robots", robotsFetched(host, .success(status), collector, now: now))]
                 if (200..<300).contains(status) { robotsSitemaps(entry, host) }
@@ -842,31 +840,13 @@ public actor Crawler {
 
     /// A fetched page's value: the fetch's fields, written with the crawler's changes.
     private struct MergedValue {
-        var base: [(String, JSONValue)]
+        var base: FetchValue
         var extraAttempts: Int
         var title: JSONValue? = nil
         var extra: [(String, JSONValue)] = []
 
         func write(to w: inout JSONWriter) {
-            w.byte(UInt8(ascii: "{"))
-            var first = true
-            func field(_ k: String, _ v: JSONValue, _ w: inout JSONWriter) {
-                if !first { w.byte(UInt8(ascii: ",")) }
-                first = false
-                w.key(k)
-                v.write(to: &w)
-            }
-            for (k, v) in base {
-                if k == "attempts", case let .int(n) = v {
-                    field(k, .int(n + extraAttempts), &w)
-                } else if k == "title", let title {
-                    field(k, title, &w)
-                } else {
-                    field(k, v, &w)
-                }
-            }
-            for (k, v) in extra { field(k, v, &w) }
-            w.byte(UInt8(ascii: "}"))
+            base.write(to: &w, extraAttempts: extraAttempts, title: title, extra: extra)
         }
     }
 

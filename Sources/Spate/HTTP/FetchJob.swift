@@ -76,7 +76,8 @@ public struct FetchJob: JobKind {
         var outcome: JobOutcome
         switch o.result {
         case let .success(value):
-            outcome = JobOutcome(value: value, exception: nil)
+            outcome = JobOutcome(value: .null, exception: nil)
+            outcome.valueWriter = value
         case let .failure(e):
             outcome = JobOutcome(value: .null, exception: Self.exception(e))
         }

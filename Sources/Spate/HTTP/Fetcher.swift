@@ -5,7 +5,7 @@ import Glibc
 /// What a fetch produced: the record's value (a completed transfer, any status) or the
 /// failure, plus the facts the summary counts.
 public struct FetchOutcome: Sendable {
-    public var result: Result<JSONValue, FetchError>
+    public var result: Result<FetchValue, FetchError>
     public var status: Int?
     public var bytes: Int
     public var attempts: Int
@@ -369,34 +369,17 @@ public actor Fetcher {
 
     // MARK: - The record's value
 
-    private func value(_ url: FetchURL, _ final: FetchURL, _ r: TransferResult, redirects: [JSONValue], dnsMs: Double, attempts: Int) -> JSONValue {
+    private func value(_ url: FetchURL, _ final: FetchURL, _ r: TransferResult, redirects: [JSONValue], dnsMs: Double, attempts: Int) -> FetchValue {
         let contentType = r.header("Content-Type")
-        var title: JSONValue = .null
+        var title: String? = nil
         let isHTML = contentType.map(HTMLTitle.isHTML) ?? (r.head.first == UInt8(ascii: "<"))
-        if isHTML, let t = HTMLTitle.extract(r.head) { title = .string(t) }
-        var fields: [(String, JSONValue)] = [
-            ("url", .string(url.display)),
-            ("final_url", .string(final.display)),
-            ("status", .int(r.status)),
-            ("http_version", .string(r.httpVersion)),
-            ("ip", .string(r.ip)),
-            ("port", .int(r.port)),
-            ("redirects", .array(redirects)),
-            ("content_type", contentType.map { .string($0) } ?? .null),
-            ("content_length", r.header("Content-Length").flatMap { Int($0) }.map { .int($0) } ?? .null),
-            ("bytes", .int(r.bytes)),
-            ("title", title),
-            ("body_sha256", .string(r.sha256)),
-            ("timings", .object([("dns", .double(dnsMs)), ("connect", .double(r.connect)), ("tls", .double(r.tls)),
-                                 ("ttfb", .double(r.ttfb)), ("total", .double(r.total))])),
-            ("attempts", .int(attempts)),
-        ]
-        if configuration.includeHeaders {
-            fields.append(("headers", .array(r.headers.map { .array([.string($0.0), .string($0.1)]) })))
-        }
-        if let saved = r.savedPath { fields.append(("saved", .string(saved))) }
-        if let warc = r.warc { fields.append(("warc", warc.json)) }
-        return .object(fields)
+        if isHTML { title = HTMLTitle.extract(r.head) }
+        return FetchValue(url: url.display, finalURL: final.display, status: r.status, httpVersion: r.httpVersion, ip: r.ip,
+                          port: r.port, redirects: redirects, contentType: contentType,
+                          contentLength: r.header("Content-Length").flatMap { Int($0) }, bytes: r.bytes, title: title,
+                          bodySHA256: r.sha256, dns: dnsMs, connect: r.connect, tls: r.tls, ttfb: r.ttfb, total: r.total,
+                          attempts: attempts, headers: configuration.includeHeaders ? r.headers : nil, saved: r.savedPath,
+                          warc: r.warc?.json)
     }
 }
 

@@ -23,6 +23,8 @@ public struct RecordException: Error, Sendable, Equatable {
 /// What one finished job puts in its record.
 public struct JobOutcome: Sendable {
     public var value: JSONValue
+    /// Written as `value` instead of ``value`` when set (a fetch's typed value).
+    public var valueWriter: (any RecordValue)? = nil
     public var exception: RecordException?
     /// Command-specific fields, written after the common ones.
     public var fields: [(String, JSONValue)]
@@ -421,6 +423,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         var outcome = outcome
         if entry.deadlineHit {
             outcome.value = .null
+            outcome.valueWriter = nil
             outcome.exception = RecordException(type: "job_timeout", message: "job exceeded --job-timeout \(options.jobTimeout ?? 0) s")
         }
         let micros = (now - entry.startedAt) / 1000
@@ -493,7 +496,8 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         head(&w, index, input)
         w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
         w.raw(outcome.exception == nil ? "true" : "false")
-        w.byte(UInt8(ascii: ",")); w.key("value"); outcome.value.write(to: &w)
+        w.byte(UInt8(ascii: ",")); w.key("value")
+        if let v = outcome.valueWriter { v.write(to: &w) } else { outcome.value.write(to: &w) }
         w.byte(UInt8(ascii: ",")); w.key("exception")
         if let e = outcome.exception {
             JSONValue.object([("type", .string(e.type)), ("message", .string(e.message))] + e.details).write(to: &w)

@@ -122,12 +122,21 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in
+            let n = utf8.count
+            guard let base = utf8.baseAddress else { return }
+            let raw = UnsafeRawPointer(base)
             var runStart = 0
-            for i in 0..<utf8.count {
+            var i = 0
+            while i < n {
+                // Eight bytes at a time while none needs escaping (a byte below 0x20, '"' or
+                // '\\'): URLs, digests and titles mostly go through here.
+                while i &+ 8 <= n && !Self.needsEscape(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i &+= 8 }
+                if i >= n { break }
                 let c = utf8[i]
+                i &+= 1
                 if c >= 0x20 && c != 0x22 && c != 0x5C { continue }
-                if runStart < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
-                runStart = i + 1
+                if runStart < i - 1 { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<(i - 1)])) }
+                runStart = i
                 switch c {
                 case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
                 case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
@@ -139,8 +148,22 @@ public struct JSONWriter {
                     bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
                 }
             }
-            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+            if runStart < n { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<n])) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of the eight bytes of `w` is below 0x20, '"' or '\\' (the classic
+    /// "has a byte less than n" and "has a zero byte" word tests; exact for existence).
+    @inline(__always)
+    private static func needsEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let control = (w &- ones &* 0x20) & ~w & high
+        let q = w ^ (ones &* 0x22)
+        let quote = (q &- ones) & ~q & high
+        let b = w ^ (ones &* 0x5C)
+        let backslash = (b &- ones) & ~b & high
+        return (control | quote | backslash) != 0
     }
 }
