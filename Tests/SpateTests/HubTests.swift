@@ -86,6 +86,47 @@ import Testing
         }
     }
 
+    /// A parked fd resumed keeps its handler (no new one per transfer); one dropped after
+    /// an event while parked, or never parked, is not resumed (its owner watches it afresh).
+    @Test func aParkedFdResumesWithItsHandler() async throws {
+        let hub = try Hub(name: "test-hub")
+        defer { hub.shutdown() }
+        let (a, b) = try Self.pair()
+        defer { close(a); close(b) }
+        let calls = Counter()
+        #expect(await Self.onHub(hub) { hub.resume(fd: a, events: cspate_EPOLLIN) } == false, "not watched: nothing to resume")
+        await Self.onHub(hub) { hub.watch(fd: a, events: cspate_EPOLLIN, handler: Self.reading(a, calls)) }
+        #expect(await Self.onHub(hub) { hub.resume(fd: a, events: cspate_EPOLLIN) } == false, "watched, not parked")
+        await Self.onHub(hub) { hub.park(fd: a) }
+        #expect(await Self.onHub(hub) { hub.resume(fd: a, events: cspate_EPOLLIN) } == true)
+        for i in 1...3 {
+            _ = write(b, "r", 1)
+            #expect(await Self.waitUntil(2) { calls.count == i }, "the resumed fd's own handler")
+        }
+        // Parked, then an event: the registration is dropped, and resume says so.
+        await Self.onHub(hub) { hub.park(fd: a) }
+        _ = write(b, "s", 1)
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(calls.count == 3)
+        #expect(await Self.onHub(hub) { hub.resume(fd: a, events: cspate_EPOLLIN) } == false, "dropped while parked")
+    }
+
+    /// A parked fd closed and its number reused by another socket: resume must fail (the
+    /// kernel dropped the registration with the old file), so the owner watches afresh.
+    @Test func aClosedParkedFdIsNotResumed() async throws {
+        let hub = try Hub(name: "test-hub")
+        defer { hub.shutdown() }
+        let (a, b) = try Self.pair()
+        defer { close(b) }
+        await Self.onHub(hub) { hub.watch(fd: a, events: cspate_EPOLLIN) { _ in } }
+        await Self.onHub(hub) { hub.park(fd: a) }
+        let (c, peer) = try Self.pair()
+        defer { close(a); close(peer) }
+        #expect(dup2(c, a) == a)
+        close(c)
+        #expect(await Self.onHub(hub) { hub.resume(fd: a, events: cspate_EPOLLIN) } == false)
+    }
+
     /// curl closes a parked socket and a new one gets the same number: watching it must
     /// register the new file (the kernel dropped the old registration at close).
     @Test func aClosedParkedFdNumberReusedIsWatchedAfresh() async throws {

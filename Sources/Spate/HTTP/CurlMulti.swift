@@ -201,7 +201,9 @@ final class CurlMulti: HubSource {
         var events: UInt32 = 0
         if what == cspate_CURL_POLL_IN || what == cspate_CURL_POLL_INOUT { events |= cspate_EPOLLIN }
         if what == cspate_CURL_POLL_OUT || what == cspate_CURL_POLL_INOUT { events |= cspate_EPOLLOUT }
-        if !hub.modify(fd: fd, events: events) {
+        // Watched: new events. Parked (the connection idled between transfers): back, with
+        // its handler. Otherwise a new watch (a new connection, or a closed one's number).
+        if !hub.modify(fd: fd, events: events) && !hub.resume(fd: fd, events: events) {
             hub.watch(fd: fd, events: events) { [unowned self] flags in self.socketReady(fd, flags) }
         }
     }

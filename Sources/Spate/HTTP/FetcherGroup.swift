@@ -126,7 +126,9 @@ final class FetcherPeers: Sendable {
         if count == 1 { return 0 }
         let home = home(of: origin)
         return load.withLock { table in
-            var counts = table[origin] ?? Array(repeating: 0, count: count)
+            // Taken out of the table while it changes: a copy left in it would make the
+            // change copy the array (a malloc per job).
+            var counts = table.removeValue(forKey: origin) ?? Array(repeating: 0, count: count)
             var best = home
             var bestFree = Int.min
             for k in 0..<count {
@@ -143,9 +145,9 @@ final class FetcherPeers: Sendable {
     func release(_ origin: String, hub: Int) {
         if count == 1 { return }
         load.withLock { table in
-            guard var counts = table[origin], hub < counts.count, counts[hub] > 0 else { return }
-            counts[hub] -= 1
-            table[origin] = counts.allSatisfy { $0 == 0 } ? nil : counts
+            guard var counts = table.removeValue(forKey: origin) else { return }
+            if hub < counts.count && counts[hub] > 0 { counts[hub] -= 1 }
+            if !counts.allSatisfy({ $0 == 0 }) { table[origin] = counts }
         }
     }
 }

@@ -49,8 +49,9 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     private struct Registration {
         var generation: UInt32
         var events: UInt32
-        /// nil: parked (see ``park(fd:)``).
-        var handler: ((UInt32) -> Void)?
+        var handler: (UInt32) -> Void
+        /// See ``park(fd:)``: no events are delivered; ``resume(fd:events:)`` brings it back.
+        var parked = false
     }
 
     private static let wakeToken: UInt64 = .max
@@ -217,6 +218,7 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         if var reg = registrations[fd] {
             reg.events = events
             reg.handler = handler
+            reg.parked = false
             registrations[fd] = reg
             if cspate_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, Hub.token(fd, reg.generation)) == 0 { return }
             // A parked fd that was closed meanwhile (the kernel dropped its registration), and
@@ -234,7 +236,7 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     /// sockets often).
     public func modify(fd: Int32, events: UInt32) -> Bool {
         assert(isOnHub)
-        guard var reg = registrations[fd], reg.handler != nil else { return false }
+        guard var reg = registrations[fd], !reg.parked else { return false }
         if reg.events == events { return true }
         reg.events = events
         registrations[fd] = reg
@@ -261,7 +263,29 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     /// and adds it afresh.
     public func park(fd: Int32) {
         assert(isOnHub)
-        registrations[fd]?.handler = nil
+        // Read and written back, not changed in place: the in-place accessor of a dictionary
+        // of values this large allocates its frame (a malloc per park).
+        guard var reg = registrations[fd] else { return }
+        reg.parked = true
+        registrations[fd] = reg
+    }
+
+    /// Watches a parked fd again for `events`, with the handler it had (the owner's socket
+    /// under the same number: curl's kept-alive connection taken by the next transfer),
+    /// so that no new handler is made per transfer. False when `fd` is not parked, or was
+    /// closed meanwhile (the kernel dropped its registration; the number may now be
+    /// another file's): then the owner watches it afresh.
+    public func resume(fd: Int32, events: UInt32) -> Bool {
+        assert(isOnHub)
+        guard var reg = registrations[fd], reg.parked else { return false }
+        reg.parked = false
+        reg.events = events
+        if cspate_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, Hub.token(fd, reg.generation)) != 0 {
+            registrations[fd] = nil
+            return false
+        }
+        registrations[fd] = reg
+        return true
     }
 
     /// Adds a source the loop drives each turn until the hub stops.
@@ -341,14 +365,14 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
                     // Looked up afresh: an earlier handler in this batch may have
                     // unwatched (and the library closed and reused) this fd.
                     guard let reg = registrations[fd], reg.generation == generation else { continue }
-                    guard let handler = reg.handler else {
+                    if reg.parked {
                         // Parked, and something happened (the peer closed an idle connection):
                         // its owner will find out when it uses the socket again.
                         registrations[fd] = nil
                         _ = cspate_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0)
                         continue
                     }
-                    handler(events[i])
+                    reg.handler(events[i])
                 }
             }
 

@@ -347,22 +347,33 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
     private func startAdmitted(_ admitted: inout [Admitted]) {
         gate.unlock()
         if admitted.isEmpty { return }
-        var here: [Admitted] = []
-        var byHub: [ObjectIdentifier: (hub: Hub, jobs: [Admitted])] = [:]
-        for (i, read) in admitted {
-            let work = kind.admit(read)
-            if let executor = kind.taskExecutor(for: work) as? HubTaskExecutor {
-                byHub[ObjectIdentifier(executor.hub), default: (executor.hub, [])].jobs.append((i, work))
+        // Each job's hub, then one exactly sized list per hub (a handful of hubs: searched
+        // in a small array).
+        var hubs: [(hub: Hub?, count: Int)] = []
+        var target: [Int] = []
+        target.reserveCapacity(admitted.count)
+        for k in admitted.indices {
+            admitted[k].work = kind.admit(admitted[k].work)
+            let hub = (kind.taskExecutor(for: admitted[k].work) as? HubTaskExecutor)?.hub
+            if let g = hubs.firstIndex(where: { $0.hub === hub }) {
+                hubs[g].count += 1
+                target.append(g)
             } else {
-                here.append((i, work))
+                hubs.append((hub, 1))
+                target.append(hubs.count - 1)
+            }
+        }
+        for (g, (hub, count)) in hubs.enumerated() {
+            var jobs: [Admitted] = []
+            jobs.reserveCapacity(count)
+            for k in admitted.indices where target[k] == g { jobs.append(admitted[k]) }
+            if let hub {
+                hub.execute { [self, jobs] in makeTasks(jobs) }
+            } else {
+                makeTasks(jobs)
             }
         }
         admitted.removeAll(keepingCapacity: true)
-        for (_, group) in byHub {
-            let jobs = group.jobs
-            group.hub.execute { [self] in makeTasks(jobs) }
-        }
-        if !here.isEmpty { makeTasks(here) }
     }
 
     /// Makes and registers the tasks of admitted jobs, on the calling thread.
