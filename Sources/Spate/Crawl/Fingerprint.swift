@@ -1,3 +1,5 @@
+import Glibc
+
 /// 64-bit URL fingerprints and the compact seen-set built on them.
 ///
 /// The seen-set stores 8 bytes per URL (open addressing, load ≤ 0.75 before growing), so
@@ -92,11 +94,23 @@ public final class FingerprintSet: SeenSet {
         var c = 16
         while c < initial { c <<= 1 }
         capacity = c
-        slots = .allocate(capacity: c)
-        slots.initialize(repeating: 0, count: c)
+        slots = Self.allocateSlots(c)
     }
 
-    deinit { slots.deallocate() }
+    deinit { free(slots) }
+
+    /// Zeroed slots. A table of 2 MiB or more is aligned to 2 MiB and offered to the kernel
+    /// for transparent huge pages: every probe is a random access, and with 4 KiB pages each
+    /// was a TLB miss too (perf: the probe was ~2 % of a 100k-page crawl's CPU).
+    private static func allocateSlots(_ count: Int) -> UnsafeMutablePointer<UInt64> {
+        let bytes = count * MemoryLayout<UInt64>.stride
+        let huge = 2 << 20
+        var raw: UnsafeMutableRawPointer? = nil
+        guard posix_memalign(&raw, bytes >= huge ? huge : 64, bytes) == 0, let raw else { fatalError("out of memory") }
+        if bytes >= huge { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+        memset(raw, 0, bytes)
+        return raw.bindMemory(to: UInt64.self, capacity: count)
+    }
 
     /// Bytes of slot memory.
     public var memoryBytes: Int { capacity * 8 }
@@ -127,14 +141,13 @@ public final class FingerprintSet: SeenSet {
     private func grow() {
         let old = slots, oldCapacity = capacity
         capacity *= 2
-        slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: 0, count: capacity)
+        slots = Self.allocateSlots(capacity)
         for j in 0..<oldCapacity where old[j] != 0 {
             var i = Int(truncatingIfNeeded: old[j]) & (capacity - 1)
             while slots[i] != 0 { i = (i + 1) & (capacity - 1) }
             slots[i] = old[j]
         }
-        old.deallocate()
+        free(old)
     }
 }
 
