@@ -280,9 +280,11 @@ public actor Crawler {
         return (key, key.withUnsafeBufferPointer { URLFingerprint.xxh64($0) })
     }
 
-    /// Queues an admitted entry on its host; the host's robots.txt is scheduled first.
-    private func enqueue(_ entry: FrontierEntry) {
-        let host = frontier.host(entry.url.origin)
+    /// Queues an admitted entry on its host (`host`, when the caller has it already: an
+    /// origin is a new string each time it is asked for); the host's robots.txt is
+    /// scheduled first.
+    private func enqueue(_ entry: FrontierEntry, host known: HostState? = nil) {
+        let host = known ?? frontier.host(entry.url.origin)
         if frontier.hostCount != statsHosts {
             statsHosts = frontier.hostCount
             let n = statsHosts
@@ -412,8 +414,10 @@ public actor Crawler {
         let reader = entry.isRobots || entry.isSitemap ? nil : PageReader(options: configuration.extraction)
         let collector = entry.isRobots ? BodyCollector(limit: Self.robotsBytes) : nil
         let sitemap = entry.isSitemap ? SitemapConsumer() : nil
+        // The host's key is the URL's origin (as FetchURL would make it again).
+        assert(host.key == entry.url.origin, "an entry queued on another origin's host")
         let url = FetchURL(full: entry.url.requestURL, display: entry.url.display, scheme: entry.url.scheme,
-                           host: entry.url.hostForConnect, port: entry.url.effectivePort)
+                           host: entry.url.hostForConnect, port: entry.url.effectivePort, origin: host.key)
         var overrides = FetchOverrides()
         // Pages: redirects become new URLs (scope, robots and dedupe apply). robots.txt:
         // up to five redirects are followed (RFC 9309 §2.3.1.2); sitemaps too.
@@ -790,7 +794,7 @@ public actor Crawler {
                                   canonical: canonical, input: display)
         entry.isSitemap = sitemap
         journalAdmit(entry, fingerprint: fingerprint)
-        enqueue(entry)
+        enqueue(entry, host: host)
         return LinkFate(status: "new", url: url, inScope: true)
     }
 

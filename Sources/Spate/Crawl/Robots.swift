@@ -85,20 +85,30 @@ public struct RobotsRules: Sendable {
     public func decide(_ pathAndQuery: String) -> RobotsDecision {
         if mode == .allowAll { return RobotsDecision(allowed: true, rule: nil, line: nil) }
         if mode == .parsed && rules.isEmpty { return RobotsDecision(allowed: true, rule: nil, line: nil) }
-        let path = RobotsRules.normalisedPath(pathAndQuery)
-        if path.elementsEqual(robotsTxtPath) { return RobotsDecision(allowed: true, rule: nil, line: nil) }
+        // A path already in the comparison form (the common case: starts with "/", no
+        // fragment, nothing to normalise) is matched in place, without a copy.
+        var text = pathAndQuery
+        return text.withUTF8 { raw in
+            if raw.first == UInt8(ascii: "/") && !raw.contains(UInt8(ascii: "#")) && !robotsNeedsNormalising(raw) {
+                return decide(path: raw)
+            }
+            return RobotsRules.normalisedPath(pathAndQuery).withUnsafeBufferPointer { decide(path: $0) }
+        }
+    }
+
+    /// The decision for a path+query in the comparison form (``normalisedPath(_:)``).
+    private func decide(path p: UnsafeBufferPointer<UInt8>) -> RobotsDecision {
+        if p.elementsEqual(robotsTxtPath) { return RobotsDecision(allowed: true, rule: nil, line: nil) }
         if mode == .disallowAll { return RobotsDecision(allowed: false, rule: nil, line: nil) }
-        let hit: Int? = path.withUnsafeBufferPointer { p in
-            rules.withUnsafeBufferPointer { rs in
-                filters.withUnsafeBufferPointer { fs in
-                    let word = RobotsPrefilter.pathWord(p)
-                    let count = p.count
-                    for i in fs.indices {
-                        let f = fs[i]
-                        if word & f.mask == f.word && count >= f.minLength && rs[i].pattern.matches(p) { return i }
-                    }
-                    return nil
+        let hit: Int? = rules.withUnsafeBufferPointer { rs in
+            filters.withUnsafeBufferPointer { fs in
+                let word = RobotsPrefilter.pathWord(p)
+                let count = p.count
+                for i in fs.indices {
+                    let f = fs[i]
+                    if word & f.mask == f.word && count >= f.minLength && rs[i].pattern.matches(p) { return i }
                 }
+                return nil
             }
         }
         guard let hit else { return RobotsDecision(allowed: true, rule: nil, line: nil) }
@@ -470,7 +480,7 @@ fileprivate func robotsIsUnreserved(_ b: UInt8) -> Bool {
 fileprivate func robotsIsPlain(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7F }
 
 /// Whether ``robotsNormalise(_:)`` could change these bytes.
-fileprivate func robotsNeedsNormalising(_ bytes: [UInt8]) -> Bool {
+fileprivate func robotsNeedsNormalising<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Bool {
     for b in bytes where b == UInt8(ascii: "%") || !robotsIsPlain(b) { return true }
     return false
 }

@@ -16,12 +16,18 @@ public struct FetchURL: Sendable, Hashable, CustomStringConvertible {
     public let origin: String
 
     public init(full: String, display: String, scheme: String, host: String, port: Int) {
+        self.init(full: full, display: display, scheme: scheme, host: host, port: port,
+                  origin: CrawlURL.origin(scheme: scheme, host: host.utf8.contains(UInt8(ascii: ":")) ? "[" + host + "]" : host, port: port))
+    }
+
+    /// With the origin ("scheme://host:port", IPv6 hosts in brackets) known already.
+    init(full: String, display: String, scheme: String, host: String, port: Int, origin: String) {
         self.full = full
         self.display = display
         self.scheme = scheme
         self.host = host
         self.port = port
-        origin = CrawlURL.origin(scheme: scheme, host: host.utf8.contains(UInt8(ascii: ":")) ? "[" + host + "]" : host, port: port)
+        self.origin = origin
     }
 
     public var description: String { display }
