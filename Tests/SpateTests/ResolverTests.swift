@@ -288,3 +288,32 @@ func FILE_write(_ path: String, _ text: UnsafePointer<CChar>) -> Bool {
     return true
 }
 
+
+/// IP literals are recognised by inet_pton on a stack copy of the text; the answers must be
+/// those of inet_pton on the string itself.
+@Suite struct IPAddressTests {
+    static func reference(_ family: Int32, _ s: String) -> Bool {
+        var a6 = in6_addr()
+        return inet_pton(family, s, &a6) == 1
+    }
+
+    @Test func literalsAgreeWithInetPton() {
+        var samples = ["127.0.0.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.4 ", " 1.2.3.4",
+                       "::1", "::", "fe80::1", "2001:db8::ff00:42:8329", "::ffff:192.0.2.128", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9",
+                       "[::1]", "example.com", "", "localhost", "1.2.3.4\u{0}x", "é", String(repeating: "1", count: 63),
+                       String(repeating: "1", count: 64), "0000:0000:0000:0000:0000:ffff:255.255.255.255"]
+        var g = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789abcdef:.")
+        for _ in 0..<3000 {
+            samples.append(String((0..<Int.random(in: 0...46, using: &g)).map { _ in alphabet.randomElement(using: &g)! }))
+        }
+        var v4 = 0, v6 = 0
+        for s in samples {
+            #expect(IPAddress.isIPv4(s) == Self.reference(AF_INET, s), "\(s)")
+            #expect(IPAddress.isIPv6(s) == Self.reference(AF_INET6, s), "\(s)")
+            if IPAddress.isIPv4(s) { v4 += 1 }
+            if IPAddress.isIPv6(s) { v6 += 1 }
+        }
+        #expect(v4 >= 3 && v6 >= 6, "too few literals recognised: \(v4) IPv4, \(v6) IPv6")
+    }
+}

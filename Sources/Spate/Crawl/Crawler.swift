@@ -992,11 +992,10 @@ public actor Crawler {
         w.byte(UInt8(ascii: ",")); w.key("depth"); w.int(entry.depth)
         w.byte(UInt8(ascii: ",")); w.key("parent")
         if let p = entry.parent { w.string(p) } else { w.raw("null") }
-        w.byte(UInt8(ascii: ",")); w.key("discovered_via")
-        var via: [(String, JSONValue)] = [("type", .string(entry.via.kind.rawValue))]
-        if let t = entry.via.tag { via.append(("tag", .string(t))) }
-        if let a = entry.via.attribute { via.append(("attribute", .string(a))) }
-        JSONValue.object(via).write(to: &w)
+        w.byte(UInt8(ascii: ",")); w.raw("\"discovered_via\":{\"type\":"); w.string(entry.via.kind.rawValue)
+        if let t = entry.via.tag { w.raw(",\"tag\":"); w.string(t) }
+        if let a = entry.via.attribute { w.raw(",\"attribute\":"); w.string(a) }
+        w.byte(UInt8(ascii: "}"))
         w.byte(UInt8(ascii: ",")); w.key("canonical")
         if entry.canonical.isEmpty { w.raw("null") } else { w.string(entry.canonical) }
         w.byte(UInt8(ascii: ",")); w.key("robots"); robots.write(to: &w)

@@ -3,14 +3,24 @@ import Glibc
 /// IP literal helpers (inet_pton / inet_ntop), used to answer literals the way
 /// gethostbyname does and to build reverse (PTR) names.
 enum IPAddress {
-    static func isIPv4(_ s: String) -> Bool {
-        var a = in_addr()
-        return inet_pton(AF_INET, s, &a) == 1
-    }
+    static func isIPv4(_ s: String) -> Bool { pton(AF_INET, s) }
 
-    static func isIPv6(_ s: String) -> Bool {
-        var a = in6_addr()
-        return inet_pton(AF_INET6, s, &a) == 1
+    static func isIPv6(_ s: String) -> Bool { pton(AF_INET6, s) }
+
+    /// inet_pton on a copy of `s` in a stack buffer: handing the String to C directly made
+    /// a heap copy of it first, on every call (twice per fetched URL).
+    private static func pton(_ family: Int32, _ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { utf8 in
+            // The longest IPv6 text form is 45 characters; anything longer is no address.
+            guard utf8.count < 64 else { return false }
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64 + 16) { buf in
+                let text = buf.baseAddress!
+                if let from = utf8.baseAddress { UnsafeMutableRawPointer(text).copyMemory(from: from, byteCount: utf8.count) }
+                text[utf8.count] = 0
+                return inet_pton(family, text, text + 64) == 1   // the address lands in the last 16 bytes
+            }
+        }
     }
 
     /// `1.2.3.4` → `4.3.2.1.in-addr.arpa`, `::1` → nibble form under `ip6.arpa`; nil when
