@@ -186,6 +186,22 @@ import Testing
         }
     }
 
+    /// Absurd but accepted durations and limits are saturated, never a crash: each used to
+    /// trap converting seconds to nanoseconds or milliseconds (exit 132, no record), and
+    /// `-c 1000000000` made a c-ares channel per 2,000 of it before reading a line.
+    @Test func absurdDurationsAndLimitsAreSaturated() async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let lines = (0..<5).map { f.http.url("/page?title=T\($0)") }
+        let result = try await f.run(lines, ["--timeout", "1e20", "--job-timeout", "1e300", "--connect-timeout", "1e20",
+                                             "--max-time", "inf", "--dns-timeout", "1e20", "--rate", "1e300",
+                                             "--retries", "1000000", "-c", "1000000000"])
+        #expect(result.exited && result.status == 0, "\(Self.describe(result))")
+        let records = try Self.records(result)
+        #expect(records.count == lines.count)
+        #expect(records.allSatisfy { $0["successful"] as? Bool == true }, "\(records)")
+    }
+
     @Test func saveWritesEachBodyToItsOwnFile() async throws {
         let f = try Fixtures()
         defer { f.stop() }

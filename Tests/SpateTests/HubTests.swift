@@ -156,5 +156,25 @@ import Testing
         hub.schedule(afterNanos: 10_000_000) { fired.bump() }
         #expect(await Self.waitUntil(2) { fired.count == 1 })
     }
+
+    /// Seconds to nanoseconds and milliseconds saturate (absurd options, a server's
+    /// Retry-After): never a trap, never a wrapped deadline. The resolver's channels are capped.
+    @Test func durationConversionsSaturate() {
+        #expect(nanoseconds(seconds: 1.5) == 1_500_000_000)
+        #expect(nanoseconds(seconds: 0) == 0 && nanoseconds(seconds: -3) == 0 && nanoseconds(seconds: .nan) == 0)
+        #expect(nanoseconds(seconds: 1e20) == 1 << 62 && nanoseconds(seconds: .infinity) == 1 << 62)
+        #expect(monotonicNanos() &+ nanoseconds(seconds: .infinity) > monotonicNanos(), "a saturated deadline wrapped")
+        #expect(milliseconds(seconds: 2.5) == 2500 && milliseconds(seconds: 0.0004) == 0)
+        #expect(milliseconds(seconds: -1) == 0 && milliseconds(seconds: .nan) == 0)
+        #expect(milliseconds(seconds: 1e20) == Int(Int32.max) && milliseconds(seconds: .infinity) == Int(Int32.max))
+        var c = ResolverConfiguration()
+        c.size(forConcurrency: 1_000_000_000)
+        #expect(c.channelsPerServer == 32)
+        c.size(forConcurrency: 4001)
+        #expect(c.channelsPerServer == 3)
+        c.size(forConcurrency: 1)
+        #expect(c.channelsPerServer == 1)
+    }
+
 }
 

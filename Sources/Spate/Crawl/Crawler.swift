@@ -126,7 +126,7 @@ public actor Crawler {
         var joinTimer: Task<Void, Never>? = nil
         if let t = configuration.joinTimeout {
             joinTimer = Task.detached { [self] in
-                try? await Task.sleep(nanoseconds: UInt64(max(0, t) * 1e9))
+                try? await Task.sleep(nanoseconds: nanoseconds(seconds: t))
                 if !Task.isCancelled { stop(.joinTimeout) }
             }
         }
@@ -354,7 +354,7 @@ public actor Crawler {
     private func pump() {
         guard stopped == nil else { return }
         var now = monotonicNanos()
-        let interval = configuration.rate > 0 ? UInt64(1e9 / configuration.rate) : 0
+        let interval = configuration.rate > 0 ? max(1, nanoseconds(seconds: 1 / configuration.rate)) : 0
         while inflight.count < configuration.concurrency {
             if interval > 0 {
                 if nextDue < now { nextDue = now }
@@ -434,7 +434,7 @@ public actor Crawler {
             await self.finished(job, outcome, reader, collector, sitemap)
         }
         if let jt = configuration.jobTimeout {
-            running.timer = hub.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in
+            running.timer = hub.schedule(afterNanos: nanoseconds(seconds: jt)) { [self] in
                 self.assumeIsolated { c in
                     guard c.inflight[job] != nil else { return }
                     c.inflight[job]!.deadlineHit = true
@@ -490,7 +490,7 @@ public actor Crawler {
         case let .failure(e):
             host.consecutiveErrors += 1
             if e.isRetryable && entry.attempt <= configuration.retries && host.consecutiveErrors < configuration.maxHostErrors {
-                host.nextAllowed = max(host.nextAllowed, now &+ UInt64(Fetcher.backoff(entry.attempt) * 1e9))
+                host.nextAllowed = max(host.nextAllowed, now &+ nanoseconds(seconds: Fetcher.backoff(entry.attempt)))
                 entry.attempt += 1
                 count { $0.events["retried", default: 0] += 1 }
                 frontier.push(entry, host: host, retry: true)
@@ -508,7 +508,7 @@ public actor Crawler {
             if status == 429 || status == 503 {
                 host.consecutiveErrors += 1
                 let wait = min(configuration.maxCrawlDelay, outcome.retryAfter ?? Fetcher.backoff(entry.attempt))
-                host.nextAllowed = max(host.nextAllowed, now &+ UInt64(wait * 1e9))
+                host.nextAllowed = max(host.nextAllowed, now &+ nanoseconds(seconds: wait))
                 if entry.attempt <= configuration.retries && host.consecutiveErrors < configuration.maxHostErrors {
                     entry.attempt += 1
                     count { $0.events["retried", default: 0] += 1 }

@@ -266,7 +266,7 @@ final class MemoryFrontier: CrawlFrontier {
                 switch admit(entry, h) {
                 case .start:
                     h.active += 1
-                    if h.delay > 0 { h.nextAllowed = now &+ UInt64(h.delay * 1e9) }
+                    if h.delay > 0 { h.nextAllowed = now &+ nanoseconds(seconds: h.delay) }
                     update(h, now: now)   // round-robin: back to the end while it has slots
                     return (entry, h)
                 case .consumed:

@@ -30,7 +30,7 @@ final class AresChannel {
         self.hub = hub
         self.server = server
         var ch: ares_channel? = nil
-        let timeoutMs = Int32(max(1, (configuration.tryTimeout * 1000).rounded()))
+        let timeoutMs = Int32(max(1, milliseconds(seconds: configuration.tryTimeout)))
         let me = Unmanaged.passUnretained(self).toOpaque()
         let rc: Int32 = configuration.resolvConfPath.withOptionalCString { path in
             cspate_ares_init(&ch, ARES_FLAG_STAYOPEN | ARES_FLAG_NOCHECKRESP, timeoutMs, 1, Int32(configuration.receiveBuffer),

@@ -22,9 +22,13 @@ public struct ResolverConfiguration: Sendable {
 
     public init() {}
 
-    /// Sets `channelsPerServer` so that each channel carries at most ~2,000 queries.
+    /// Sets `channelsPerServer` so that each channel carries at most ~2,000 queries, up to
+    /// 32 channels (64,000 in flight per server; c-ares takes up to 65,536 per channel):
+    /// each channel has its own sockets and buffers, and an absurd `-c` (10 million) made
+    /// thousands of them — hundreds of MB before the first line was read, or the machine's
+    /// memory.
     public mutating func size(forConcurrency concurrency: Int) {
-        channelsPerServer = max(1, (concurrency + 1999) / 2000)
+        channelsPerServer = min(32, max(1, (concurrency + 1999) / 2000))
     }
 }
 

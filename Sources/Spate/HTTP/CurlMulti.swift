@@ -126,8 +126,8 @@ final class CurlMulti: HubSource {
             cspate_easy_set_debug(h, curlDebugCallback, nil)
             cspate_easy_setopt_long(h, CURLOPT_VERBOSE, 1)
         }
-        cspate_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(o.connectTimeout * 1000))
-        cspate_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(o.maxTime * 1000))
+        cspate_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(seconds: o.connectTimeout))
+        cspate_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, milliseconds(seconds: o.maxTime))
         cspate_easy_setopt_long(h, CURLOPT_HTTP_VERSION, o.httpVersion.curlValue)
         cspate_easy_setopt_off(h, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(o.maxBody))
         if o.insecure {

@@ -270,7 +270,7 @@ public actor Fetcher {
     /// The back-off before a retry (a cancelled job ends it early).
     @inline(never)
     private func pause(_ seconds: Double) async {
-        try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+        try? await Task.sleep(nanoseconds: nanoseconds(seconds: seconds))
     }
 
     /// Writes the exchange of `r` to the WARC file and notes where (or the write error) in

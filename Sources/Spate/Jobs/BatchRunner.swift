@@ -185,7 +185,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         var joinTimer: Task<Void, Never>? = nil
         if let t = options.joinTimeout {
             joinTimer = Task { [self] in
-                try? await Task.sleep(nanoseconds: UInt64(max(0, t) * 1e9))
+                try? await Task.sleep(nanoseconds: nanoseconds(seconds: t))
                 if !Task.isCancelled { stop(.joinTimeout) }
             }
         }
@@ -230,13 +230,14 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
 
     // MARK: - Reader thread
 
-    /// A job admitted under `gate` whose task is not made yet (see ``startAdmitted(_:)``).
-    private typealias Admitted = (index: Int, work: Kind.Work)
+    /// A job admitted under `gate` whose task is not made yet (see ``startAdmitted(_:)``);
+    /// `at`: when it was admitted (its `--job-timeout` counts from then).
+    private typealias Admitted = (index: Int, work: Kind.Work, at: UInt64)
 
     private func readLoop() {
         var index = 0
         var nextDue = monotonicNanos()
-        let interval = options.rate > 0 ? UInt64(1e9 / options.rate) : 0
+        let interval = options.rate > 0 ? max(1, nanoseconds(seconds: 1 / options.rate)) : 0
         let window = options.ordered ? max(4 * options.concurrency, 65_536) : Int.max
         // Lines are taken in batches: one read that may block, then those already read in
         // (never waiting for more). A batch is admitted in one critical section and its
@@ -320,8 +321,9 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                     continue
                 }
                 // The entry exists before the task does (so `finish` finds it).
-                inflight[i] = Entry(input: line, startedAt: monotonicNanos())
-                admitted.append((i, work))
+                let now = monotonicNanos()
+                inflight[i] = Entry(input: line, startedAt: now)
+                admitted.append((i, work, now))
             }
             startAdmitted(&admitted)
         }
@@ -380,7 +382,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
     private func makeTasks(_ jobs: [Admitted]) {
         var made: [(index: Int, task: Task<Void, Never>, timer: HubTimer?)] = []
         made.reserveCapacity(jobs.count)
-        for (i, work) in jobs {
+        for (i, work, admittedAt) in jobs {
             let task = Task(executorPreference: kind.taskExecutor(for: work)) { [self] in
                 // A stop between the entry and the task wrote this job's record already (as
                 // not finished) and could not cancel a task it did not see: do not start it.
@@ -389,7 +391,10 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                 finish(i, outcome)
             }
             let timer = options.jobTimeout.flatMap { jt in
-                hub?.schedule(afterNanos: UInt64(max(0, jt) * 1e9)) { [self] in deadline(i) }
+                // Counted from admission: the task is made a hub turn later, on its hub.
+                let waited = monotonicNanos() &- admittedAt
+                let limit = nanoseconds(seconds: jt)
+                return hub?.schedule(afterNanos: limit > waited ? limit - waited : 0) { [self] in deadline(i) }
             }
             made.append((i, task, timer))
         }

@@ -52,7 +52,7 @@ private final class Joiner: Sendable {
         var timer: Task<Void, Never>? = nil
         if let timeout {
             timer = Task { [self] in
-                try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1e9))
+                try? await Task.sleep(nanoseconds: nanoseconds(seconds: timeout))
                 if !Task.isCancelled { self.stop() }
             }
         }

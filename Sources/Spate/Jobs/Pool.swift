@@ -100,7 +100,7 @@ public func withTimeout<T: Sendable>(_ seconds: Double, _ body: @escaping @Senda
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+            try await Task.sleep(nanoseconds: nanoseconds(seconds: seconds))
             return nil
         }
         defer { group.cancelAll() }
