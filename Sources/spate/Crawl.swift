@@ -192,11 +192,11 @@ struct Crawl: AsyncParsableCommand {
                                                          productToken: c.productToken),
                     outputPath: run.output)
             } catch {
-                FileHandle.standardError.write(Data("spate crawl: --state: \(error)\n".utf8))
+                StandardError.write("spate crawl: --state: \(error)\n")
                 throw ExitCode(ExitStatus.usage.rawValue)
             }
             if let r = crawlState?.resumeSummary, !run.quiet {
-                FileHandle.standardError.write(Data("spate crawl: \(r)\n".utf8))
+                StandardError.write("spate crawl: \(r)\n")
             }
         } else {
             outputFD = try run.openOutput()
@@ -209,7 +209,7 @@ struct Crawl: AsyncParsableCommand {
             f.warc = try warc.open(command: "spate crawl", info: [WARCWriter.Field("robots", ignoreRobots ? "ignore" : "obey")],
                                    continuing: state != nil)
             if let note = f.warc?.continuation?.summary, !run.quiet {
-                FileHandle.standardError.write(Data("spate crawl: \(note)\n".utf8))
+                StandardError.write("spate crawl: \(note)\n")
             }
         } catch {
             hub.shutdown()
@@ -232,11 +232,11 @@ struct Crawl: AsyncParsableCommand {
             if crawler.stoppedBecause == .outputClosed {
                 // A closed pipe ends the run quietly (exit 141); the journal stays consistent.
             } else if let failure = crawler.stateFailure {
-                FileHandle.standardError.write(Data(("spate crawl: --state: \(failure). The journal is consistent up to its last "
-                    + "checkpoint: make room and run the same command to resume.\n").utf8))
+                StandardError.write(("spate crawl: --state: \(failure). The journal is consistent up to its last "
+                    + "checkpoint: make room and run the same command to resume.\n"))
             } else if crawler.stoppedBecause == .interrupted || crawler.stoppedBecause == .joinTimeout {
-                FileHandle.standardError.write(Data(("spate crawl: stopped; \(state) keeps the crawl's unfinished URLs: "
-                    + "run the same command to resume.\n").utf8))
+                StandardError.write(("spate crawl: stopped; \(state) keeps the crawl's unfinished URLs: "
+                    + "run the same command to resume.\n"))
             }
         }
         throw ExitCode(WARCOptions.close(f.warc, command: "spate crawl", status: status.rawValue))

@@ -13,8 +13,9 @@ struct RunOptions: ParsableArguments {
     @Option(name: .long, help: "Per-job deadline in seconds: the job is cancelled and fails with job_timeout.")
     var jobTimeout: Double?
 
-    @Option(name: [.short, .long], help: "Jobs in flight.")
+    @Option(name: [.short, .long], help: "Jobs in flight (1...10000000).")
     var concurrency: Int = 1000
+    static let maxConcurrency = 10_000_000
 
     @Option(name: .long, help: "Jobs started per second, globally (0 = unlimited).")
     var rate: Double = 0
@@ -29,7 +30,10 @@ struct RunOptions: ParsableArguments {
     var output: String?
 
     func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        // Bounded so that no size derived from it (connection caches, read-ahead) overflows.
+        guard (1...RunOptions.maxConcurrency).contains(concurrency) else {
+            throw ValidationError("--concurrency must be 1...\(RunOptions.maxConcurrency)")
+        }
         guard rate >= 0 else { throw ValidationError("--rate must not be negative") }
         if let t = timeout, !(t >= 0) { throw ValidationError("--timeout must not be negative") }
         if let t = jobTimeout, !(t > 0) { throw ValidationError("--job-timeout must be positive") }

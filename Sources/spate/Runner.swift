@@ -53,12 +53,12 @@ enum Runner {
         hub.shutdown()
 
         let status = ExitStatus.of(progress)
-        if let error = progress.readError { FileHandle.standardError.write(Data("\(command): input error: \(error)\n".utf8)) }
+        if let error = progress.readError { StandardError.write("\(command): input error: \(error)\n") }
         if progress.stoppedBecause == .outputFailed {
-            FileHandle.standardError.write(Data("\(command): cannot write records: \(String(cString: strerror(progress.outputError)))\n".utf8))
+            StandardError.write("\(command): cannot write records: \(String(cString: strerror(progress.outputError)))\n")
         }
         if !quiet && status != .outputClosed {
-            FileHandle.standardError.write(Data((reporter.summary() + "\n").utf8))
+            StandardError.write((reporter.summary() + "\n"))
         }
         return status
     }

@@ -52,7 +52,7 @@ struct WARCOptions: ParsableArguments {
             try writer.close()
             return status
         } catch {
-            FileHandle.standardError.write(Data("\(command): \(error)\n".utf8))
+            StandardError.write("\(command): \(error)\n")
             return status == 0 ? 1 : status
         }
     }

@@ -188,18 +188,48 @@ import Testing
 
     /// Absurd but accepted durations and limits are saturated, never a crash: each used to
     /// trap converting seconds to nanoseconds or milliseconds (exit 132, no record), and
-    /// `-c 1000000000` made a c-ares channel per 2,000 of it before reading a line.
+    /// `-c 10000000` (the largest accepted) made a c-ares channel per 2,000 of it before
+    /// reading a line.
     @Test func absurdDurationsAndLimitsAreSaturated() async throws {
         let f = try Fixtures()
         defer { f.stop() }
         let lines = (0..<5).map { f.http.url("/page?title=T\($0)") }
         let result = try await f.run(lines, ["--timeout", "1e20", "--job-timeout", "1e300", "--connect-timeout", "1e20",
                                              "--max-time", "inf", "--dns-timeout", "1e20", "--rate", "1e300",
-                                             "--retries", "1000000", "-c", "1000000000"])
+                                             "--retries", "1000000", "-c", "10000000"])
         #expect(result.exited && result.status == 0, "\(Self.describe(result))")
         let records = try Self.records(result)
         #expect(records.count == lines.count)
         #expect(records.allSatisfy { $0["successful"] as? Bool == true }, "\(records)")
+    }
+
+    /// stderr closed (`2>&-`), or a usage error with it closed: the summary or message is
+    /// lost, the run is not (it trapped in Foundation's FileHandle.write, exit 132). And an
+    /// absurd `-c` is a usage error, not an overflow.
+    @Test func aClosedStderrIsNotACrash() async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let file = try TempFile(lines: (0..<3).map { f.http.url("/page?title=S\($0)") }, name: "stderr")
+        defer { file.remove() }
+        let binary = try SpateProcess.binaryPath()
+        func shell(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "exec \"$0\" \"$@\" 2>&-", binary] + arguments
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        let run = try shell(f.args([file.path]))
+        #expect(run.status == 0, "exit \(run.status)")
+        #expect(run.stdout.split(separator: "\n").count == 3, "\(run.stdout)")
+        #expect(try shell(f.args(["--hubs", "0", file.path])).status == 2, "a usage error with stderr closed")
+        let huge = try await f.run([f.http.url("/page?title=X")], ["-c", "9223372036854775000"])
+        #expect(huge.exited && huge.status == 2, "\(Self.describe(huge))")
+        #expect(huge.stderrText.contains("--concurrency must be"), "\(huge.stderrText)")
     }
 
     @Test func saveWritesEachBodyToItsOwnFile() async throws {

@@ -57,6 +57,39 @@ import Testing
         }
     }
 
+    /// Lines with a valid checksum but numbers no crawl writes (hand-edited) are unreadable,
+    /// like torn ones: resuming with them trapped (Int.max + 1) or hung (a depth of Int.max).
+    @Test func outOfRangeNumbersAreRejected() {
+        func decoded(_ e: JournalEntry) -> JournalEntry? {
+            var bytes: [UInt8] = []
+            e.encode(into: &bytes)
+            bytes.removeLast()
+            return bytes.withUnsafeBufferPointer { JournalEntry.decode($0) }
+        }
+        func admit(_ change: (inout JournalEntry.Admit) -> Void) -> JournalEntry {
+            var a = Self.admit
+            change(&a)
+            return .admit(a)
+        }
+        let bad: [JournalEntry] = [
+            admit { $0.job = Int.max }, admit { $0.job = -1 }, admit { $0.depth = Int.min }, admit { $0.depth = Int.max },
+            admit { $0.depth = JournalEntry.maxDepth + 1 }, admit { $0.seedIndex = Int.max }, admit { $0.line = -5 },
+            .noFetch(job: Int.max, fingerprint: 1, seedIndex: nil, record: []),
+            .noFetch(job: 1, fingerprint: 1, seedIndex: Int.max, record: []),
+            .seeds(Int.max),
+            .robots(origin: "http://a.test:80", verdict: "allow", note: "n", fetchedAtMillis: Int64.min, body: []),
+            .done([1, Int.max]), .done([-1]),
+            .committed(Int64.max), .committed(-1),
+        ]
+        for e in bad { #expect(decoded(e) == nil, "\(e)") }
+        // The largest values a crawl can hold still decode.
+        let good: [JournalEntry] = [
+            admit { $0.job = JournalEntry.maxNumber; $0.depth = JournalEntry.maxDepth; $0.seedIndex = 0; $0.line = 1 },
+            .robots(origin: "http://a.test:80", verdict: "allow", note: "n", fetchedAtMillis: 4_102_444_800_000, body: []),
+        ]
+        for e in good { #expect(decoded(e) == e, "\(e)") }
+    }
+
     @Test func base64MatchesKnownValues() {
         // RFC 4648 §10 test vectors.
         let vectors = ["": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=", "foobar": "Zm9vYmFy"]

@@ -50,7 +50,7 @@ public final class RunReporter: @unchecked Sendable {
 
     public func stop() {
         ticker?.cancel()
-        if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if showProgress { StandardError.write("\r\u{1B}[K") }
     }
 
     private func drawProgress() {
@@ -58,7 +58,7 @@ public final class RunReporter: @unchecked Sendable {
         let secs = Double(monotonicNanos() - runner.startedAt) / 1e9
         let rate = secs > 0 ? Double(s.finished) / secs : 0
         let line = "\r\u{1B}[K\(command): \(s.finished) done, \(runner.inFlightCount) in flight, \(s.failed) failed, \(Self.number(rate)) \(unit)/s"
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardError.write(line)
     }
 
     /// The summary: counts per outcome, latency percentiles and the rate.

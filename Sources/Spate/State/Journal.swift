@@ -110,6 +110,11 @@ enum JournalEntry: Equatable {
         out.append(0x0A)
     }
 
+    /// The largest job number, seed index, line number, count or time (ms) a line may hold.
+    static let maxNumber = 1 << 52
+    /// The largest depth (the frontier keeps a queue per depth).
+    static let maxDepth = 1 << 24
+
     /// Decodes one line (without its newline); nil when it is torn or corrupt.
     static func decode(_ line: UnsafeBufferPointer<UInt8>) -> JournalEntry? {
         guard line.count >= 18, line[line.count - 17] == 0x09 else { return nil }
@@ -118,7 +123,19 @@ enum JournalEntry: Equatable {
         let fields = body.split(separator: 0x09, omittingEmptySubsequences: false).map { unescape($0) }
         guard let kind = fields.first, kind.count == 1 else { return nil }
         let f = Array(fields.dropFirst())
-        func int(_ i: Int) -> Int? { i < f.count ? Int(f[i]) : nil }
+        // Numbers outside what a crawl can produce (a hand-edited line whose checksum was
+        // recomputed) make the line unreadable, like a torn one: resuming with them
+        // overflowed (job + 1, seed index + 1, a clock difference) or sized the frontier
+        // by a depth of Int.max.
+        func number(_ s: String, max: Int = JournalEntry.maxNumber) -> Int? {
+            guard let v = Int(s), v >= 0, v <= max else { return nil }
+            return v
+        }
+        func int(_ i: Int, max: Int = JournalEntry.maxNumber) -> Int? { i < f.count ? number(f[i], max: max) : nil }
+        func optionalInt(_ s: String) -> Int?? {
+            if s.isEmpty { return .some(nil) }
+            return number(s).map { .some($0) }
+        }
         func fp(_ i: Int) -> UInt64?? {
             guard i < f.count else { return nil }
             if f[i].isEmpty { return .some(nil) }
@@ -132,15 +149,16 @@ enum JournalEntry: Equatable {
         }
         switch kind {
         case "A":
-            guard f.count == 15, let job = int(0), let fingerprint = fp(1), let depth = int(3),
+            guard f.count == 15, let job = int(0), let fingerprint = fp(1), let depth = int(3, max: JournalEntry.maxDepth),
                   let parent = optional(f[4]), let via = Discovery.Kind(rawValue: f[5]),
-                  let tag = optional(f[6]), let attribute = optional(f[7]), let file = optional(f[12]) else { return nil }
+                  let tag = optional(f[6]), let attribute = optional(f[7]), let file = optional(f[12]),
+                  let line = optionalInt(f[13]), let seedIndex = optionalInt(f[14]) else { return nil }
             return .admit(Admit(job: job, fingerprint: fingerprint, origin: f[2], depth: depth, parent: parent, via: via,
                                 tag: tag, attribute: attribute, isRobots: f[8] == "r", isSitemap: f[8] == "s", url: f[9],
-                                canonical: f[10], input: f[11], file: file, line: Int(f[13]), seedIndex: Int(f[14])))
+                                canonical: f[10], input: f[11], file: file, line: line, seedIndex: seedIndex))
         case "N":
-            guard f.count == 4, let job = int(0), let fingerprint = fp(1) else { return nil }
-            return .noFetch(job: job, fingerprint: fingerprint, seedIndex: Int(f[2]), record: Array(f[3].utf8))
+            guard f.count == 4, let job = int(0), let fingerprint = fp(1), let seedIndex = optionalInt(f[2]) else { return nil }
+            return .noFetch(job: job, fingerprint: fingerprint, seedIndex: seedIndex, record: Array(f[3].utf8))
         case "S":
             guard f.count == 1, let n = int(0) else { return nil }
             return .seeds(n)
@@ -155,7 +173,7 @@ enum JournalEntry: Equatable {
             if f[0].isEmpty { return .done([]) }
             var jobs: [Int] = []
             for part in f[0].split(separator: ",") {
-                guard let j = Int(part) else { return nil }
+                guard let j = number(String(part)) else { return nil }
                 jobs.append(j)
             }
             return .done(jobs)
