@@ -55,3 +55,31 @@ import Testing
         #expect(untouched == Self.written { v.json.write(to: &$0) })
     }
 }
+
+extension FetchValue {
+    /// The record's `value` as a tree, field by field as docs/fetch.schema.json lists them:
+    /// the reference the direct writer is checked against, and what the fetch tests read.
+    var json: JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("url", .string(url)),
+            ("final_url", .string(finalURL)),
+            ("status", .int(status)),
+            ("http_version", .string(httpVersion)),
+            ("ip", .string(ip)),
+            ("port", .int(port)),
+            ("redirects", .array(redirects)),
+            ("content_type", contentType.map { .string($0) } ?? .null),
+            ("content_length", contentLength.map { .int($0) } ?? .null),
+            ("bytes", .int(bytes)),
+            ("title", title.map { .string($0) } ?? .null),
+            ("body_sha256", .string(bodySHA256)),
+            ("timings", .object([("dns", .double(dns)), ("connect", .double(connect)), ("tls", .double(tls)),
+                                 ("ttfb", .double(ttfb)), ("total", .double(total))])),
+            ("attempts", .int(attempts)),
+        ]
+        if let headers { fields.append(("headers", .array(headers.map { .array([.string($0.0), .string($0.1)]) }))) }
+        if let saved { fields.append(("saved", .string(saved))) }
+        if let warc { fields.append(("warc", warc)) }
+        return .object(fields)
+    }
+}

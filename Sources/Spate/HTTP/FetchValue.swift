@@ -3,7 +3,7 @@ public protocol RecordValue: Sendable {
     func write(to w: inout JSONWriter)
 }
 
-/// A completed transfer's `value` (any status; docs/fetch-record.schema.json), kept as
+/// A completed transfer's `value` (any status; docs/fetch.schema.json), kept as
 /// typed fields and written straight into the record: no `JSONValue` tree is built per
 /// fetch (an array of fields, the timings object, an enum per field, and its
 /// destruction), and the crawler writes its own fields into the same object.
@@ -95,30 +95,5 @@ public final class FetchValue: RecordValue {
             w.byte(UInt8(ascii: ",")); w.key(k); v.write(to: &w)
         }
         w.byte(UInt8(ascii: "}"))
-    }
-
-    /// The same object as a tree (tests, and callers that inspect fields).
-    public var json: JSONValue {
-        var fields: [(String, JSONValue)] = [
-            ("url", .string(url)),
-            ("final_url", .string(finalURL)),
-            ("status", .int(status)),
-            ("http_version", .string(httpVersion)),
-            ("ip", .string(ip)),
-            ("port", .int(port)),
-            ("redirects", .array(redirects)),
-            ("content_type", contentType.map { .string($0) } ?? .null),
-            ("content_length", contentLength.map { .int($0) } ?? .null),
-            ("bytes", .int(bytes)),
-            ("title", title.map { .string($0) } ?? .null),
-            ("body_sha256", .string(bodySHA256)),
-            ("timings", .object([("dns", .double(dns)), ("connect", .double(connect)), ("tls", .double(tls)),
-                                 ("ttfb", .double(ttfb)), ("total", .double(total))])),
-            ("attempts", .int(attempts)),
-        ]
-        if let headers { fields.append(("headers", .array(headers.map { .array([.string($0.0), .string($0.1)]) }))) }
-        if let saved { fields.append(("saved", .string(saved))) }
-        if let warc { fields.append(("warc", warc)) }
-        return .object(fields)
     }
 }
