@@ -257,7 +257,7 @@ public actor Crawler {
     /// A seed line: with "://" a URL; "mailto:x"-like lines keep their scheme (and are
     /// refused); anything else is a host or host/path for https://.
     static func parseSeed(_ text: String) -> Result<CrawlURL, CrawlURL.Failure> {
-        if text.utf8.contains(0) { return .failure(.invalid("URL contains a NUL byte")) }
+        if text.containsByte(0) { return .failure(.invalid("URL contains a NUL byte")) }
         if FetchURL.hasSchemeSeparator(text) || FetchURL.bareScheme(text) != nil { return CrawlURL.parse(text) }
         return CrawlURL.parse("https://" + text)
     }

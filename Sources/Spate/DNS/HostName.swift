@@ -11,7 +11,7 @@ public enum HostName {
 
     /// Returns the normalised (lowercased, A-label) name or an `invalid_input` error.
     public static func validate(_ input: String) -> Result<String, DNSError> {
-        if input.utf8.contains(0) { return .failure(DNSError(.invalidInput, "name contains a NUL byte")) }
+        if input.containsByte(0) { return .failure(DNSError(.invalidInput, "name contains a NUL byte")) }
         var name = input
         if name.hasSuffix(".") && name != "." { name.removeLast() }
         if name.isEmpty || name == "." { return .failure(DNSError(.invalidInput, "empty name")) }

@@ -70,3 +70,18 @@ extension StringProtocol {
         return String(self[first...last])
     }
 }
+
+extension String {
+    /// Whether the UTF-8 contains `byte`: memchr over the string's own bytes, where
+    /// `utf8.contains` iterates the view a byte at a time (perf: ~0.5 % of a fetch run, on
+    /// the URL checks of every line).
+    func containsByte(_ byte: UInt8) -> Bool {
+        if let found = utf8.withContiguousStorageIfAvailable({ b -> Bool in
+            guard let base = b.baseAddress, b.count > 0 else { return false }
+            return memchr(base, Int32(byte), b.count) != nil
+        }) {
+            return found
+        }
+        return utf8.contains(byte)
+    }
+}

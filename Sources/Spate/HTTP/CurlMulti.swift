@@ -292,7 +292,8 @@ enum CurlGlobal {
 
 private let curlSocketCallback: curl_socket_callback = { _, fd, what, userp, _ in
     guard let userp else { return 0 }
-    Unmanaged<CurlMulti>.fromOpaque(userp).takeUnretainedValue().socketChanged(fd, what)
+    // Guaranteed, not retained: the multi outlives its callbacks (it is the one calling).
+    Unmanaged<CurlMulti>.fromOpaque(userp)._withUnsafeGuaranteedRef { $0.socketChanged(fd, what) }
     return 0
 }
 
@@ -305,15 +306,18 @@ private let curlCloseSocketCallback: cspate_closesocket_cb = { clientp, fd in
 
 private let curlTimerCallback: curl_multi_timer_callback = { _, ms, userp in
     guard let userp else { return 0 }
-    Unmanaged<CurlMulti>.fromOpaque(userp).takeUnretainedValue().timerChanged(ms)
+    Unmanaged<CurlMulti>.fromOpaque(userp)._withUnsafeGuaranteedRef { $0.timerChanged(ms) }
     return 0
 }
 
 private let curlWriteCallback: cspate_data_cb = { ptr, size, nmemb, userdata in
     guard let userdata else { return 0 }
     let n = size * nmemb
-    let t = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
-    return t.received(UnsafeRawBufferPointer(start: ptr, count: n)) ? n : 0
+    // Guaranteed, not retained: the transfer is held by the multi while its handle runs.
+    let accepted = Unmanaged<Transfer>.fromOpaque(userdata)._withUnsafeGuaranteedRef {
+        $0.received(UnsafeRawBufferPointer(start: ptr, count: n))
+    }
+    return accepted ? n : 0
 }
 
 /// Archiving only: the request as sent (header block, then any body). Every other kind of
@@ -329,6 +333,6 @@ private let curlDebugCallback: cspate_debug_cb = { _, type, data, size, userdata
 private let curlHeaderCallback: cspate_data_cb = { ptr, size, nmemb, userdata in
     guard let userdata else { return 0 }
     let n = size * nmemb
-    Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue().headerLine(UnsafeRawBufferPointer(start: ptr, count: n))
+    Unmanaged<Transfer>.fromOpaque(userdata)._withUnsafeGuaranteedRef { $0.headerLine(UnsafeRawBufferPointer(start: ptr, count: n)) }
     return n
 }

@@ -256,15 +256,14 @@ public actor Fetcher {
         }
     }
 
-    /// One try's request (synchronous: the configuration copy stays out of the hop's async frame).
+    /// One try's request (synchronous: its temporaries stay out of the hop's async frame).
     @inline(never)
     private func request(_ url: FetchURL, _ addresses: [String], method: String, body: [UInt8]?, savePath: String?,
                          consumer: BodyConsumer?, maxBody: Int?) -> TransferRequest {
-        var options = configuration
-        if let maxBody { options.maxBody = maxBody }
-        return TransferRequest(url: url, address: url.hostIsLiteral ? nil : addresses[0], method: method,
-                               headers: configuration.headers, body: body, options: options, savePath: savePath,
-                               consumer: consumer)
+        TransferRequest(url: url, address: url.hostIsLiteral ? nil : addresses[0], method: method,
+                        body: body, maxBody: maxBody ?? configuration.maxBody,
+                        includeHeaders: configuration.includeHeaders, warc: configuration.warc, savePath: savePath,
+                        consumer: consumer)
     }
 
     /// The back-off before a retry (a cancelled job ends it early).

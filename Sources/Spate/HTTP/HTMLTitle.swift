@@ -98,7 +98,7 @@ enum HTMLTitle {
 
     /// Decodes `&name;`, `&#NN;` and `&#xHH;` (unknown names are kept as written).
     static func decodeEntities(_ s: String) -> String {
-        guard s.utf8.contains(UInt8(ascii: "&")) else { return s }
+        guard s.containsByte(UInt8(ascii: "&")) else { return s }
         var out = ""
         var rest = Substring(s)
         while let amp = rest.firstIndex(of: "&") {

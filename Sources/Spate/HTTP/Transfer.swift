@@ -9,22 +9,29 @@ final class TransferRequest: Sendable {
     /// The address to connect to instead of resolving (CURLOPT_CONNECT_TO): c-ares resolved it.
     let address: String?
     let method: String
-    let headers: [String]
     let body: [UInt8]?
-    let options: FetchConfiguration
+    /// The decoded-body cap (`--max-body`, or the caller's override).
+    let maxBody: Int
+    /// Keep every response header (`--headers`), not only those the record uses.
+    let includeHeaders: Bool
+    /// Where the exchange is archived, if anywhere. (Only these three of the fetch's
+    /// configuration are read per transfer — the rest is the multi's — so the request does
+    /// not carry a copy of it: that copy retained ~9 buffers per try.)
+    let warc: WARCWriter?
     /// Where to write the body, if anywhere.
     let savePath: String?
     /// Gets the body as it arrives (crawl).
     let consumer: BodyConsumer?
 
-    init(url: FetchURL, address: String?, method: String, headers: [String], body: [UInt8]?, options: FetchConfiguration,
-         savePath: String?, consumer: BodyConsumer? = nil) {
+    init(url: FetchURL, address: String?, method: String, body: [UInt8]?, maxBody: Int,
+         includeHeaders: Bool, warc: WARCWriter?, savePath: String?, consumer: BodyConsumer? = nil) {
         self.url = url
         self.address = address
         self.method = method
-        self.headers = headers
         self.body = body
-        self.options = options
+        self.maxBody = maxBody
+        self.includeHeaders = includeHeaders
+        self.warc = warc
         self.savePath = savePath
         self.consumer = consumer
     }
@@ -55,8 +62,18 @@ final class TransferResult: @unchecked Sendable {
     /// Where the exchange's response record was written.
     var warc: WARCLocation?
 
+    /// The last header named `name` (ASCII case-insensitive). Compared in place: a
+    /// `last(where:)` closure got each (name, value) pair as a copy, two retains a header,
+    /// and a record asks for five headers.
     func header(_ name: String) -> String? {
-        headers.last(where: { asciiCaseInsensitiveEqual($0.0, name) })?.1
+        headers.withUnsafeBufferPointer { hs in
+            var i = hs.count
+            while i > 0 {
+                i -= 1
+                if asciiCaseInsensitiveEqual(hs[i].0, name) { return hs[i].1 }
+            }
+            return nil
+        }
     }
 }
 
@@ -88,7 +105,7 @@ final class Transfer: @unchecked Sendable {
 
     init(_ request: TransferRequest) {
         self.request = request
-        capture = request.options.warc.map { RawCapture(spoolDirectory: $0.directory, maxBody: request.options.maxBody) }
+        capture = request.warc.map { RawCapture(spoolDirectory: $0.directory, maxBody: request.maxBody) }
         errorBuffer[0] = 0
     }
 
@@ -109,7 +126,7 @@ final class Transfer: @unchecked Sendable {
     /// streamed to the save file.
     private func decoded(_ data: UnsafeRawBufferPointer) -> Bool {
         result.bytes += data.count
-        if result.bytes > request.options.maxBody {
+        if result.bytes > request.maxBody {
             overLimit = true
             return false
         }
@@ -143,7 +160,7 @@ final class Transfer: @unchecked Sendable {
             return
         }
         guard let (name, value) = headerField(data) else { return }
-        if !request.options.includeHeaders && !Transfer.wanted.contains(where: { asciiCaseInsensitiveEqual(name, $0) }) { return }
+        if !request.includeHeaders && !Transfer.wanted.contains(where: { asciiCaseInsensitiveEqual(name, $0) }) { return }
         if result.headers.capacity == 0 { result.headers.reserveCapacity(6) }   // one allocation, not one per doubling
         result.headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
     }
@@ -191,7 +208,7 @@ final class Transfer: @unchecked Sendable {
         if rc != CURLE_OK {
             let buffer = String(cString: errorBuffer)
             if overLimit {
-                result.error = FetchError(.bodyTooLarge, "body over --max-body \(request.options.maxBody) bytes (decoded); transfer aborted",
+                result.error = FetchError(.bodyTooLarge, "body over --max-body \(request.maxBody) bytes (decoded); transfer aborted",
                                           curlCode: Int(rc.rawValue), curlMessage: String(cString: curl_easy_strerror(rc)))
             } else if saveErrno != 0 {
                 result.error = FetchError(.writeError, "--save \(request.savePath ?? ""): \(String(cString: strerror(saveErrno)))")
@@ -257,6 +274,12 @@ func asciiCaseInsensitiveEqual<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: 
 func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
     guard a.utf8.count == b.utf8.count else { return false }
     // On the contiguous UTF-8 of native strings: iterating String.UTF8View is much slower.
+    // In place (a `var` copy for `withUTF8` retained and released both strings).
+    if let equal = a.utf8.withContiguousStorageIfAvailable({ x in
+        b.utf8.withContiguousStorageIfAvailable { y in asciiCaseInsensitiveEqual(x, y) }
+    }), let equal {
+        return equal
+    }
     var a = a, b = b
     return a.withUTF8 { x in b.withUTF8 { y in asciiCaseInsensitiveEqual(x, y) } }
 }
