@@ -341,3 +341,67 @@ int cspate_gate_wait_ms(void *p, int64_t ms) {
 
 void cspate_gate_signal(void *g) { pthread_cond_signal(&((struct cspate_gate *)g)->c); }
 void cspate_gate_broadcast(void *g) { pthread_cond_broadcast(&((struct cspate_gate *)g)->c); }
+
+// ---- libcurl's memory functions -----------------------------------------------------
+#include <malloc.h>
+
+/* curl 7.88's download buffer: CURLOPT_BUFFERSIZE (default 16 KiB) + 1. */
+#define CSPATE_BUFFER_BYTES (CURL_MAX_WRITE_SIZE + 1)
+/* A block whose usable size is within this much of the buffer size counts as one: glibc
+   rounds a request up to its chunk size (usable size = request rounded to 16, plus 8). */
+#define CSPATE_BUFFER_SLACK 64
+/* Blocks kept per thread: a hub finishing a burst of transfers frees that many buffers,
+   then starts the next transfers. 64 × 16 KiB = 1 MiB per thread at most. */
+#define CSPATE_BUFFER_KEEP 64
+
+static __thread void *cspate_buffers[CSPATE_BUFFER_KEEP];
+static __thread int cspate_buffer_count;
+static __thread int cspate_buffer_registered;
+static __thread unsigned long cspate_buffer_reused;
+static pthread_key_t cspate_buffer_key;
+static pthread_once_t cspate_buffer_key_once = PTHREAD_ONCE_INIT;
+
+/* At thread exit (the key's destructor runs while the thread's TLS is still there). */
+static void cspate_buffers_release(void *unused) {
+    (void)unused;
+    while (cspate_buffer_count > 0) free(cspate_buffers[--cspate_buffer_count]);
+}
+
+static void cspate_buffer_key_make(void) { pthread_key_create(&cspate_buffer_key, cspate_buffers_release); }
+
+static void *cspate_cm_malloc(size_t n) {
+    /* Only requests a kept block fits without waste: over half its size. */
+    if (n <= CSPATE_BUFFER_BYTES && n > CSPATE_BUFFER_BYTES / 2 && cspate_buffer_count > 0) {
+        cspate_buffer_reused++;
+        return cspate_buffers[--cspate_buffer_count];
+    }
+    return malloc(n);
+}
+
+static void cspate_cm_free(void *p) {
+    if (!p) return;
+    if (cspate_buffer_count < CSPATE_BUFFER_KEEP) {
+        size_t u = malloc_usable_size(p);
+        if (u >= CSPATE_BUFFER_BYTES && u <= CSPATE_BUFFER_BYTES + CSPATE_BUFFER_SLACK) {
+            if (!cspate_buffer_registered) {
+                cspate_buffer_registered = 1;
+                pthread_once(&cspate_buffer_key_once, cspate_buffer_key_make);
+                pthread_setspecific(cspate_buffer_key, (void *)1);
+            }
+            cspate_buffers[cspate_buffer_count++] = p;
+            return;
+        }
+    }
+    free(p);
+}
+
+static void *cspate_cm_realloc(void *p, size_t n) { return realloc(p, n); }
+static char *cspate_cm_strdup(const char *s) { return strdup(s); }
+static void *cspate_cm_calloc(size_t count, size_t size) { return calloc(count, size); }
+
+CURLcode cspate_curl_global_init(long flags) {
+    return curl_global_init_mem(flags, cspate_cm_malloc, cspate_cm_free, cspate_cm_realloc, cspate_cm_strdup,
+                                cspate_cm_calloc);
+}
+
+unsigned long cspate_curl_buffer_reuses(void) { return cspate_buffer_reused; }

@@ -156,6 +156,26 @@ import Testing
         }
     }
 
+    /// curl's download buffer (allocated and freed per transfer in 7.88) comes from the
+    /// hub thread's cache after the first transfer (`cspate_curl_global_init`), and bodies
+    /// still arrive whole: several callbacks' worth each, digests as curl's own download.
+    @Test func curlsDownloadBufferIsReusedOnTheHub() async throws {
+        let s = try await Setup.make()
+        defer { s.close() }
+        func reuses() async -> UInt {
+            await withCheckedContinuation { c in s.hub.execute { c.resume(returning: CurlGlobal.bufferReusesOnThisThread) } }
+        }
+        let before = await reuses()
+        for size in [40_000, 17_000, 200, 65_536, 16_385, 30_000, 500, 20_000, 16_384, 50_000, 3_000, 70_000] {
+            let url = s.http.url("/page?title=T\(size)&size=\(size)")
+            let v = try await s.value(url)
+            #expect(v["bytes"]?.int == size, "\(url)")
+            #expect(v["body_sha256"]?.string == (try FetchTestSupport.sha256OfDownload(url)), "\(url)")
+        }
+        let reused = await reuses() - before
+        #expect(reused >= 11, "buffers reused on the hub: \(reused) of 12 transfers")
+    }
+
     @Test func titlesBodiesAndAddresses() async throws {
         let s = try await Setup.make()
         defer { s.close() }

@@ -146,4 +146,14 @@ int cspate_gate_wait_ms(void *g, int64_t ms);
 void cspate_gate_signal(void *g);
 void cspate_gate_broadcast(void *g);
 
+// ---- libcurl's memory functions -----------------------------------------------------
+// curl_global_init_mem with glibc's malloc, except that the download buffer curl 7.88
+// allocates at the start of every transfer and frees at its end (16 KiB + 1: past glibc's
+// per-thread cache, and its allocation makes glibc consolidate its fast bins) is kept in
+// a small per-thread cache and reused. Every block is a glibc block: one curl allocated
+// before this was set, or frees itself with free(3), is fine either way.
+CURLcode cspate_curl_global_init(long flags);
+/// How many of this thread's allocations were served from its cache (for tests).
+unsigned long cspate_curl_buffer_reuses(void);
+
 #endif
