@@ -345,63 +345,109 @@ void cspate_gate_broadcast(void *g) { pthread_cond_broadcast(&((struct cspate_ga
 // ---- libcurl's memory functions -----------------------------------------------------
 #include <malloc.h>
 
-/* curl 7.88's download buffer: CURLOPT_BUFFERSIZE (default 16 KiB) + 1. */
-#define CSPATE_BUFFER_BYTES (CURL_MAX_WRITE_SIZE + 1)
-/* A block whose usable size is within this much of the buffer size counts as one: glibc
-   rounds a request up to its chunk size (usable size = request rounded to 16, plus 8). */
-#define CSPATE_BUFFER_SLACK 64
-/* Blocks kept per thread: a hub finishing a burst of transfers frees that many buffers,
-   then starts the next transfers. 64 × 16 KiB = 1 MiB per thread at most. */
-#define CSPATE_BUFFER_KEEP 64
+/* glibc's thread cache (tcache) serves requests up to 1032 bytes, and never calloc. A
+   larger request takes the arena's path, and when fast-bin chunks exist it first
+   consolidates them all (malloc_consolidate: ~2.5 times per fetched URL, counted with a
+   uprobe). curl 7.88 makes two such requests per transfer (its download buffer, 16 KiB + 1,
+   and a ~1.5 KiB calloc) and ~12 callocs. So: requests over the tcache's limit, up to
+   CSPATE_CLASS_MAX, are rounded up to a multiple of CSPATE_CLASS_STEP and kept per thread
+   when freed, to be handed out again; small callocs are malloc + memset. Every block is a
+   glibc block (made by malloc(3) with the class size as its request), so a block curl
+   allocated before these functions were set, or one that reaches free(3), is fine. */
+#define CSPATE_TCACHE_MAX 1032
+#define CSPATE_CLASS_STEP 512
+#define CSPATE_CLASS_MAX (CURL_MAX_WRITE_SIZE + CSPATE_CLASS_STEP)   /* curl's buffer, 16 KiB + 1, fits */
+#define CSPATE_CLASSES (CSPATE_CLASS_MAX / CSPATE_CLASS_STEP + 1)
+/* Blocks kept per class and thread: a hub finishing a burst of transfers frees that many,
+   then starts the next transfers; and at most CSPATE_CACHE_BYTES in all per thread. */
+#define CSPATE_CLASS_KEEP 64
+#define CSPATE_CACHE_BYTES (2u << 20)
 
-static __thread void *cspate_buffers[CSPATE_BUFFER_KEEP];
-static __thread int cspate_buffer_count;
-static __thread int cspate_buffer_registered;
-static __thread unsigned long cspate_buffer_reused;
-static pthread_key_t cspate_buffer_key;
-static pthread_once_t cspate_buffer_key_once = PTHREAD_ONCE_INIT;
+struct cspate_class_cache {
+    void *blocks[CSPATE_CLASSES][CSPATE_CLASS_KEEP];
+    int count[CSPATE_CLASSES];
+    size_t bytes;
+};
+static __thread struct cspate_class_cache *cspate_cache;
+static __thread unsigned long cspate_cache_reused;
+static pthread_key_t cspate_cache_key;
+static pthread_once_t cspate_cache_key_once = PTHREAD_ONCE_INIT;
 
 /* At thread exit (the key's destructor runs while the thread's TLS is still there). */
-static void cspate_buffers_release(void *unused) {
-    (void)unused;
-    while (cspate_buffer_count > 0) free(cspate_buffers[--cspate_buffer_count]);
+static void cspate_cache_release(void *p) {
+    struct cspate_class_cache *c = p;
+    for (int k = 0; k < CSPATE_CLASSES; k++)
+        while (c->count[k] > 0) free(c->blocks[k][--c->count[k]]);
+    free(c);
+    cspate_cache = NULL;
 }
 
-static void cspate_buffer_key_make(void) { pthread_key_create(&cspate_buffer_key, cspate_buffers_release); }
+static void cspate_cache_key_make(void) { pthread_key_create(&cspate_cache_key, cspate_cache_release); }
+
+static struct cspate_class_cache *cspate_cache_get(void) {
+    if (!cspate_cache) {
+        struct cspate_class_cache *c = calloc(1, sizeof *c);
+        if (!c) return NULL;
+        pthread_once(&cspate_cache_key_once, cspate_cache_key_make);
+        if (pthread_setspecific(cspate_cache_key, c) != 0) { free(c); return NULL; }
+        cspate_cache = c;
+    }
+    return cspate_cache;
+}
+
+/* The class of a request that is kept, or -1. */
+static inline int cspate_class_of_request(size_t n) {
+    if (n <= CSPATE_TCACHE_MAX || n > CSPATE_CLASS_MAX) return -1;
+    return (int)((n + CSPATE_CLASS_STEP - 1) / CSPATE_CLASS_STEP);
+}
 
 static void *cspate_cm_malloc(size_t n) {
-    /* Only requests a kept block fits without waste: over half its size. */
-    if (n <= CSPATE_BUFFER_BYTES && n > CSPATE_BUFFER_BYTES / 2 && cspate_buffer_count > 0) {
-        cspate_buffer_reused++;
-        return cspate_buffers[--cspate_buffer_count];
+    int k = cspate_class_of_request(n);
+    if (k < 0) return malloc(n);
+    struct cspate_class_cache *c = cspate_cache;
+    if (c && c->count[k] > 0) {
+        cspate_cache_reused++;
+        c->bytes -= (size_t)k * CSPATE_CLASS_STEP;
+        return c->blocks[k][--c->count[k]];
     }
-    return malloc(n);
+    return malloc((size_t)k * CSPATE_CLASS_STEP);
 }
 
 static void cspate_cm_free(void *p) {
     if (!p) return;
-    if (cspate_buffer_count < CSPATE_BUFFER_KEEP) {
-        size_t u = malloc_usable_size(p);
-        if (u >= CSPATE_BUFFER_BYTES && u <= CSPATE_BUFFER_BYTES + CSPATE_BUFFER_SLACK) {
-            if (!cspate_buffer_registered) {
-                cspate_buffer_registered = 1;
-                pthread_once(&cspate_buffer_key_once, cspate_buffer_key_make);
-                pthread_setspecific(cspate_buffer_key, (void *)1);
-            }
-            cspate_buffers[cspate_buffer_count++] = p;
+    /* A block of class k has a usable size of k × STEP, rounded up by glibc to its chunk
+       (at most 15 more). Any block whose usable size is that close to a class size can
+       hold the class's requests, wherever it came from. */
+    size_t u = malloc_usable_size(p);
+    if (u > CSPATE_TCACHE_MAX && u < CSPATE_CLASS_MAX + 16 && u % CSPATE_CLASS_STEP < 16) {
+        int k = (int)(u / CSPATE_CLASS_STEP);
+        struct cspate_class_cache *c = cspate_cache_get();
+        size_t bytes = (size_t)k * CSPATE_CLASS_STEP;
+        if (c && k < CSPATE_CLASSES && c->count[k] < CSPATE_CLASS_KEEP && c->bytes + bytes <= CSPATE_CACHE_BYTES) {
+            c->blocks[k][c->count[k]++] = p;
+            c->bytes += bytes;
             return;
         }
     }
     free(p);
 }
 
+static void *cspate_cm_calloc(size_t count, size_t size) {
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) return NULL;
+    if (n > CSPATE_CLASS_MAX) return calloc(count, size);
+    /* glibc's calloc skips its thread cache; malloc + memset does not. */
+    void *p = cspate_cm_malloc(n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
 static void *cspate_cm_realloc(void *p, size_t n) { return realloc(p, n); }
 static char *cspate_cm_strdup(const char *s) { return strdup(s); }
-static void *cspate_cm_calloc(size_t count, size_t size) { return calloc(count, size); }
 
 CURLcode cspate_curl_global_init(long flags) {
     return curl_global_init_mem(flags, cspate_cm_malloc, cspate_cm_free, cspate_cm_realloc, cspate_cm_strdup,
                                 cspate_cm_calloc);
 }
 
-unsigned long cspate_curl_buffer_reuses(void) { return cspate_buffer_reused; }
+unsigned long cspate_curl_buffer_reuses(void) { return cspate_cache_reused; }

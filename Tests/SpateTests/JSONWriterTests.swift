@@ -117,4 +117,36 @@ import Testing
         #expect(HTMLTitle.collapse(" a b ") == "a b")
         #expect(HTMLTitle.collapse("a b") == "a b")
     }
+
+    /// A fetch takes the title from the body's first chunk when the whole element is in it
+    /// (``HTMLTitle/scan(_:final:)`` without `final`), and keeps the body's start otherwise.
+    /// For every prefix of many generated bodies, a title found in the prefix is the title of
+    /// the whole body (more bytes cannot change it); and a page's usual first chunk gives it.
+    @Test func aTitleFoundInAPrefixIsTheWholeBodysTitle() {
+        let pieces = ["<title>", "</title>", "<TITLE lang=x>", "</TiTlE>", "<titlex>", "<title", "</title", "<", ">", "/",
+                      "t", "itle", " ", "\n", "&amp;", "&#169;", "&lt;", "a", "Page 1", "é", "<p>", "<head>", "x y"]
+        var rng = SystemRandomNumberGenerator()
+        var found = 0, incomplete = 0
+        for _ in 0..<3_000 {
+            let body = Array((0..<Int.random(in: 0...9, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined().utf8)
+            let whole = HTMLTitle.extract(body)
+            body.withUnsafeBytes { all in
+                for cut in 0...all.count {
+                    let prefix = UnsafeRawBufferPointer(rebasing: all[0..<cut])
+                    switch HTMLTitle.scan(prefix, final: false) {
+                    case let .title(t):
+                        found += 1
+                        #expect(t == whole, "prefix \(cut) of \(String(decoding: body, as: UTF8.self).debugDescription)")
+                    case .incomplete:
+                        incomplete += 1
+                    case .none:
+                        Issue.record("a prefix is never known to have no title")
+                    }
+                }
+            }
+        }
+        #expect(found > 1_000 && incomplete > 1_000, "found \(found), incomplete \(incomplete)")
+        let page = Array("<html><head><title>Page 000001</title></head><body>".utf8)
+        page.withUnsafeBytes { #expect(HTMLTitle.scan($0, final: false) == .title("Page 000001")) }
+    }
 }

@@ -147,11 +147,12 @@ void cspate_gate_signal(void *g);
 void cspate_gate_broadcast(void *g);
 
 // ---- libcurl's memory functions -----------------------------------------------------
-// curl_global_init_mem with glibc's malloc, except that the download buffer curl 7.88
-// allocates at the start of every transfer and frees at its end (16 KiB + 1: past glibc's
-// per-thread cache, and its allocation makes glibc consolidate its fast bins) is kept in
-// a small per-thread cache and reused. Every block is a glibc block: one curl allocated
-// before this was set, or frees itself with free(3), is fine either way.
+// curl_global_init_mem with glibc's malloc, except that requests past glibc's per-thread
+// cache (over 1032 bytes, up to 16.5 KiB: curl 7.88's download buffer, allocated and freed
+// on every transfer, and a ~1.5 KiB calloc) are served from a per-thread cache of blocks
+// by size class, and small callocs are malloc + memset (glibc's calloc skips its cache).
+// Every block is a glibc block: one curl allocated before this was set, or one that
+// reaches free(3), is fine either way.
 CURLcode cspate_curl_global_init(long flags);
 /// How many of this thread's allocations were served from its cache (for tests).
 unsigned long cspate_curl_buffer_reuses(void);

@@ -389,8 +389,8 @@ public actor Fetcher {
     private func value(_ url: FetchURL, _ final: FetchURL, _ r: TransferResult, redirects: [JSONValue], dnsMs: Double, attempts: Int) -> FetchValue {
         let contentType = r.header("Content-Type")
         var title: String? = nil
-        let isHTML = contentType.map(HTMLTitle.isHTML) ?? (r.head.first == UInt8(ascii: "<"))
-        if isHTML { title = HTMLTitle.extract(r.head) }
+        let isHTML = contentType.map(HTMLTitle.isHTML) ?? (r.firstByte == UInt8(ascii: "<"))
+        if isHTML { title = r.title ?? HTMLTitle.extract(r.head) }
         return FetchValue(url: url.display, finalURL: final.display, status: r.status, httpVersion: r.httpVersion, ip: r.ip,
                           port: r.port, redirects: redirects, contentType: contentType,
                           contentLength: r.header("Content-Length").flatMap { Int($0) }, bytes: r.bytes, title: title,

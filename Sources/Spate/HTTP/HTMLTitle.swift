@@ -21,44 +21,65 @@ enum HTMLTitle {
     private static let applicationXHTML = Array("application/xhtml+xml".utf8)
 
     static func extract(_ bytes: [UInt8]) -> String? {
+        bytes.withUnsafeBytes { b in
+            if case let .title(t) = scan(b, final: true) { return t }
+            return nil
+        }
+    }
+
+    /// What a scan of the start of a body found.
+    enum Scan: Equatable {
+        case title(String)
+        /// No title in these bytes (`final`), or none that is complete in them yet.
+        case none
+        case incomplete
+    }
+
+    /// The first `<title>` in `bytes`. With `final`, `bytes` is all there is (the head the
+    /// record is made from): an element cut off at the end runs to the end, or is not there,
+    /// as ``extract(_:)`` has it. Without, `bytes` is a prefix of the body: only a title
+    /// whose `</title` is in it is returned (more bytes could not change it), anything else
+    /// is `.incomplete`.
+    static func scan(_ bytes: UnsafeRawBufferPointer, final: Bool) -> Scan {
+        let notFound: Scan = final ? .none : .incomplete
         var from = 0
         var i = 0
         while true {
-            guard let open = find(bytes, openTag, from: from) else { return nil }
+            guard let open = find(bytes, openTag, from: from) else { return notFound }
             i = open + 6
-            guard i < bytes.count else { return nil }
+            guard i < bytes.count else { return notFound }
             // The next byte must end the tag name ("<titles>" is another element).
             let c = bytes[i]
             if c == UInt8(ascii: ">") || c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x0C || c == UInt8(ascii: "/") { break }
             from = open + 1
         }
         while i < bytes.count && bytes[i] != UInt8(ascii: ">") { i += 1 }
-        guard i < bytes.count else { return nil }
+        guard i < bytes.count else { return notFound }
         let start = i + 1
-        let end = find(bytes, closeTag, from: start) ?? bytes.count
-        let raw = String(decoding: bytes[start..<end], as: UTF8.self)
-        return collapse(decodeEntities(raw))
+        let close = find(bytes, closeTag, from: start)
+        if close == nil && !final { return .incomplete }
+        let end = close ?? bytes.count
+        let raw = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        return .title(collapse(decodeEntities(raw)))
     }
 
     private static let openTag = Array("<title".utf8)
     private static let closeTag = Array("</title".utf8)
 
     /// The first case-insensitive occurrence of `needle` (ASCII letters, '<', '/') at or after `from`.
-    private static func find(_ bytes: [UInt8], _ needle: [UInt8], from: Int) -> Int? {
-        bytes.withUnsafeBufferPointer { b in
-            needle.withUnsafeBufferPointer { n in
-                guard b.count >= n.count, from >= 0 else { return nil }
-                var i = from
-                while i + n.count <= b.count {
-                    if b[i] == n[0] {
-                        var j = 1
-                        while j < n.count && b[i + j] | 0x20 == n[j] | 0x20 { j += 1 }
-                        if j == n.count { return i }
-                    }
-                    i += 1
+    private static func find(_ b: UnsafeRawBufferPointer, _ needle: [UInt8], from: Int) -> Int? {
+        needle.withUnsafeBufferPointer { n in
+            guard b.count >= n.count, from >= 0 else { return nil }
+            var i = from
+            while i + n.count <= b.count {
+                if b[i] == n[0] {
+                    var j = 1
+                    while j < n.count && b[i + j] | 0x20 == n[j] | 0x20 { j += 1 }
+                    if j == n.count { return i }
                 }
-                return nil
+                i += 1
             }
+            return nil
         }
     }
 

@@ -54,7 +54,13 @@ final class TransferResult: @unchecked Sendable {
     var headers: [(String, String)] = []
     var bytes = 0
     var sha256 = ""
+    /// The start of the body (up to ``Transfer/headBytes``), for the title; left empty when
+    /// the first chunk held the whole `<title>` element (``title``).
     var head: [UInt8] = []
+    /// The body's first byte (HTML is sniffed by it when there is no Content-Type).
+    var firstByte: UInt8?
+    /// The title, found complete in the body's first chunk.
+    var title: String?
     var connect = 0.0, tls = 0.0, ttfb = 0.0, total = 0.0
     var savedPath: String?
     /// The exchange as it crossed the wire, for WARC (archiving runs only; any response).
@@ -134,8 +140,17 @@ final class Transfer: @unchecked Sendable {
         // A consumer (the crawler's link extractor) reads the title itself: no head copy.
         if let consumer = request.consumer {
             consumer.consume(data, contentType: result.header("Content-Type"))
-        } else if result.head.count < Transfer.headBytes {
-            result.head.append(contentsOf: data.prefix(Transfer.headBytes - result.head.count))
+        } else if result.title == nil && result.head.count < Transfer.headBytes {
+            // Mostly the first chunk holds the whole title: then the body's start is not
+            // copied (a ~2 KB copy per page was a malloc past glibc's thread cache, and its
+            // allocation made glibc consolidate its fast bins: perf, uprobes).
+            if result.firstByte == nil, let first = data.first {
+                result.firstByte = first
+                if case let .title(t) = HTMLTitle.scan(data, final: false) { result.title = t }
+            }
+            if result.title == nil {
+                result.head.append(contentsOf: data.prefix(Transfer.headBytes - result.head.count))
+            }
         }
         if let path = request.savePath {
             if saveFD < 0 {
