@@ -382,14 +382,20 @@ static void cspate_cache_release(void *p) {
     cspate_cache = NULL;
 }
 
-static void cspate_cache_key_make(void) { pthread_key_create(&cspate_cache_key, cspate_cache_release); }
+/* Set once the key exists: without it (the process's keys used up) nothing is cached, and
+   no other library's key is touched. */
+static int cspate_cache_key_made;
+
+static void cspate_cache_key_make(void) {
+    cspate_cache_key_made = pthread_key_create(&cspate_cache_key, cspate_cache_release) == 0;
+}
 
 static struct cspate_class_cache *cspate_cache_get(void) {
     if (!cspate_cache) {
         struct cspate_class_cache *c = calloc(1, sizeof *c);
         if (!c) return NULL;
         pthread_once(&cspate_cache_key_once, cspate_cache_key_make);
-        if (pthread_setspecific(cspate_cache_key, c) != 0) { free(c); return NULL; }
+        if (!cspate_cache_key_made || pthread_setspecific(cspate_cache_key, c) != 0) { free(c); return NULL; }
         cspate_cache = c;
     }
     return cspate_cache;
