@@ -12,16 +12,49 @@ public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
         case jobTimeout = "job_timeout", cancelled, `internal`
     }
 
-    public var code: Code
-    public var message: String
-    public var curlCode: Int?
-    public var curlMessage: String?
+    /// The fields, in one immutable object: a fetch's `Result`s and hops hold a failure in
+    /// every async frame of the fetch path, and as four fields (56 bytes) it swelled them
+    /// past the task allocator's slabs (1 KiB each, a malloc each).
+    private final class Fields: Sendable {
+        let code: Code
+        let message: String
+        let curlCode: Int?
+        let curlMessage: String?
+
+        init(_ code: Code, _ message: String, _ curlCode: Int?, _ curlMessage: String?) {
+            self.code = code
+            self.message = message
+            self.curlCode = curlCode
+            self.curlMessage = curlMessage
+        }
+    }
+
+    private var fields: Fields
+
+    public var code: Code {
+        get { fields.code }
+        set { fields = Fields(newValue, message, curlCode, curlMessage) }
+    }
+    public var message: String {
+        get { fields.message }
+        set { fields = Fields(code, newValue, curlCode, curlMessage) }
+    }
+    public var curlCode: Int? {
+        get { fields.curlCode }
+        set { fields = Fields(code, message, newValue, curlMessage) }
+    }
+    public var curlMessage: String? {
+        get { fields.curlMessage }
+        set { fields = Fields(code, message, curlCode, newValue) }
+    }
 
     public init(_ code: Code, _ message: String, curlCode: Int? = nil, curlMessage: String? = nil) {
-        self.code = code
-        self.message = message
-        self.curlCode = curlCode
-        self.curlMessage = curlMessage
+        fields = Fields(code, message, curlCode, curlMessage)
+    }
+
+    public static func == (a: FetchError, b: FetchError) -> Bool {
+        a.fields === b.fields
+            || (a.code == b.code && a.message == b.message && a.curlCode == b.curlCode && a.curlMessage == b.curlMessage)
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
