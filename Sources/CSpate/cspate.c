@@ -369,7 +369,7 @@ struct cspate_class_cache {
     size_t bytes;
 };
 static __thread struct cspate_class_cache *cspate_cache;
-static __thread unsigned long cspate_cache_reused;
+static __thread unsigned long cspate_cache_reused[CSPATE_CLASSES];
 static pthread_key_t cspate_cache_key;
 static pthread_once_t cspate_cache_key_once = PTHREAD_ONCE_INIT;
 
@@ -412,7 +412,7 @@ static void *cspate_cm_malloc(size_t n) {
     if (k < 0) return malloc(n);
     struct cspate_class_cache *c = cspate_cache;
     if (c && c->count[k] > 0) {
-        cspate_cache_reused++;
+        cspate_cache_reused[k]++;
         c->bytes -= (size_t)k * CSPATE_CLASS_STEP;
         return c->blocks[k][--c->count[k]];
     }
@@ -456,4 +456,7 @@ CURLcode cspate_curl_global_init(long flags) {
                                 cspate_cm_calloc);
 }
 
-unsigned long cspate_curl_buffer_reuses(void) { return cspate_cache_reused; }
+unsigned long cspate_curl_cache_hits(size_t request) {
+    int k = cspate_class_of_request(request);
+    return k < 0 ? 0 : cspate_cache_reused[k];
+}

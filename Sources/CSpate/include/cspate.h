@@ -154,7 +154,8 @@ void cspate_gate_broadcast(void *g);
 // Every block is a glibc block: one curl allocated before this was set, or one that
 // reaches free(3), is fine either way.
 CURLcode cspate_curl_global_init(long flags);
-/// How many of this thread's allocations were served from its cache (for tests).
-unsigned long cspate_curl_buffer_reuses(void);
+/// How many of this thread's curl allocations of `request` bytes' size class were served
+/// from its cache (0 for sizes it does not keep; for tests).
+unsigned long cspate_curl_cache_hits(size_t request);
 
 #endif

@@ -69,10 +69,7 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
     /// number forms, IPv6 compressed). Only http and https produce a URL; any other scheme
     /// is `.unsupportedScheme`, a relative input without base is `.invalid`.
     public static func parse(_ input: String, base: CrawlURL? = nil) -> Result<CrawlURL, Failure> {
-        if let r = input.utf8.withContiguousStorageIfAvailable({ parse(bytes: $0, base: base) }) {
-            return r
-        }
-        return Array(input.utf8).withUnsafeBufferPointer { parse(bytes: $0, base: base) }
+        input.withUTF8Bytes { parse(bytes: $0, base: base) }
     }
 
     private static func parse(bytes raw: UnsafeBufferPointer<UInt8>, base: CrawlURL?) -> Result<CrawlURL, Failure> {
@@ -296,8 +293,7 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
 
     /// ``canonical(sortQuery:)`` as bytes (the crawler fingerprints them without a String).
     public func canonicalUTF8(sortQuery: Bool = false) -> [UInt8] {
-        href.utf8.withContiguousStorageIfAvailable { canonicalBytes($0, sortQuery) }
-            ?? Array(href.utf8).withUnsafeBufferPointer { canonicalBytes($0, sortQuery) }
+        href.withUTF8Bytes { canonicalBytes($0, sortQuery) }
     }
 
     private func canonicalBytes(_ h: UnsafeBufferPointer<UInt8>, _ sortQuery: Bool) -> [UInt8] {

@@ -211,9 +211,8 @@ public actor Fetcher {
     /// One URL, with retries: resolve, wait for a per-host slot, transfer.
     ///
     /// Never inlined into ``fetch(_:saveName:overrides:)``: merged, their async frame
-    /// was 2 KiB (past the task's first 1 KiB slab: one more large malloc per fetch, which
-    /// also makes glibc consolidate its fast bins); apart, 1.2 KiB and 0.8 KiB, each
-    /// allocated only while it runs.
+    /// was 2 KiB (past the task allocator's 1 KiB slabs: one more large malloc per fetch,
+    /// which also makes glibc consolidate its fast bins); apart, ~0.3 and ~0.4 KiB.
     @inline(never)
     func fetchHop(_ url: FetchURL, method: String, body: [UInt8]?, savePath: String?, consumer: BodyConsumer?,
                           maxBody: Int? = nil) async -> Hop {

@@ -289,12 +289,5 @@ func asciiCaseInsensitiveEqual<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: 
 func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
     guard a.utf8.count == b.utf8.count else { return false }
     // On the contiguous UTF-8 of native strings: iterating String.UTF8View is much slower.
-    // In place (a `var` copy for `withUTF8` retained and released both strings).
-    if let equal = a.utf8.withContiguousStorageIfAvailable({ x in
-        b.utf8.withContiguousStorageIfAvailable { y in asciiCaseInsensitiveEqual(x, y) }
-    }), let equal {
-        return equal
-    }
-    var a = a, b = b
-    return a.withUTF8 { x in b.withUTF8 { y in asciiCaseInsensitiveEqual(x, y) } }
+    return a.withUTF8Bytes { x in b.withUTF8Bytes { y in asciiCaseInsensitiveEqual(x, y) } }
 }
