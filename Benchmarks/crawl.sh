@@ -24,6 +24,7 @@
 #                       a list such as "100 500" works
 #   START="000001 020001"  start pages /p/NNNNNN.html (<= 20000: expect pages 1..20000; above: all N)
 #   SKIP_PEERS=1        only spate          SKIP_SPATE=1   only the peers
+#   SKIP_FLOOR=1        no libcurl-floor rows (Benchmarks/floor/crawl_floor.c, built with cc)
 #   SPATE=path          binary to measure (default .build/release/spate, built if missing; SPATE_BUILD=1 rebuilds);
 #                       the runs use a copy taken at the start (run/spate-measured)
 #   SPATE_ARGS="..."    extra arguments for the measured spate runs (default none)
@@ -49,6 +50,7 @@ CONC="${CONC:-100}"
 START="${START:-000001 020001}"
 SKIP_PEERS="${SKIP_PEERS:-0}"
 SKIP_SPATE="${SKIP_SPATE:-0}"
+SKIP_FLOOR="${SKIP_FLOOR:-0}"
 SPATE_BUILD="${SPATE_BUILD:-0}"
 SPATE_ARGS="${SPATE_ARGS:-}"
 STATE="${STATE:-1}"
@@ -126,6 +128,21 @@ fi
 RUN_WGET2=1
 [ "$SKIP_PEERS" = 1 ] && RUN_WGET2=0
 if [ "$RUN_WGET2" = 1 ] && ! command -v wget2 >/dev/null; then RUN_WGET2=0; note "wget2 is not installed: skipped"; fi
+
+# The libcurl crawl floor (Benchmarks/floor/crawl_floor.c): one thread driving curl's multi-socket
+# API with spate's options, finding links with memmem and deduplicating them by a 64-bit hash, with
+# no HTML tokenizer, URL canonicalisation, politeness or records. Not a peer: the least CPU any
+# crawler built on this libcurl can spend per page here (BENCHMARKS.md, "Where the time goes").
+FLOOR_BIN="$RUN/crawl_floor"
+RUN_FLOOR=0
+if [ "$SKIP_FLOOR" != 1 ]; then
+  cc_bin="$(command -v cc || command -v gcc || command -v clang || true)"
+  if [ -n "$cc_bin" ] && "$cc_bin" -O2 -o "$FLOOR_BIN" "$BENCH/floor/crawl_floor.c" -lcurl 2>"$RAW/crawl_floor.build.log"; then
+    RUN_FLOOR=1
+  else
+    note "libcurl crawl floor skipped: no C compiler, or crawl_floor.c did not build (see ${RAW#"$ROOT"/}/crawl_floor.build.log)"
+  fi
+fi
 
 no_proxies   # from here on: loopback only
 
@@ -230,6 +247,11 @@ for r in $(seq "$REPEAT"); do
           "${spate_args[@]+"${spate_args[@]}"}"
         [ "$r" = 1 ] && note "journal of $id: $(du -k "$RUN/$id.state/journal" | cut -f1) KiB for $(grep -c '' "$OUT/$id.jsonl") records"
         rm -rf "$RUN/$id.state"
+      fi
+      if [ "$RUN_FLOOR" = 1 ]; then
+        id="crawl-floor-$s-c$c-r$r"
+        measure "libcurl crawl floor (C, one thread, no parsing or records), $c in flight" "$s" "$id" "$TIMEOUT_S" \
+          "$OUT/$id.out" "$FLOOR_BIN" "$url" "$c"
       fi
       if [ "$RUN_WGET2" = 1 ]; then
         id="crawl-wget2-$s-c$c-r$r"; rm -f "$OUT/$id.csv"

@@ -134,7 +134,12 @@ def main() -> int:
             "* pages found = distinct pages of the expected set that the run fetched correctly (status 200 and "
             "the file's size; for spate also `value.title`), counted by `Benchmarks/check_crawl.py` from the "
             "tool's own output (spate's records, wget2's `--stats-site` CSV, the Scrapy spider's URL file). No "
-            "tool's own summary is used. The worst run is shown.",
+            "tool's own summary is used. The worst run is shown. The floor's output is its \"STATUS URL BYTES\" "
+            "lines.",
+            "* libcurl crawl floor = `Benchmarks/floor/crawl_floor.c`: not a peer, but the least work a crawler on "
+            "this libcurl can do per page here (one thread, curl's multi-socket API with spate's options, links "
+            "found with memmem and deduplicated by a 64-bit hash, robots.txt `Disallow:` prefixes; no HTML "
+            "tokenizer, URL canonicalisation, politeness or records).",
             "* pages/s = pages found / wall seconds, median of the runs, which were interleaved across tools. For "
             "a bounded (incomplete) Scrapy run it is the rate of the part it crawled.",
             "* requests = responses the tool received (robots.txt included), duplicates = responses beyond the "
