@@ -19,6 +19,12 @@ const uint32_t cspate_EPOLLRDHUP = EPOLLRDHUP;
 
 int cspate_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
+int cspate_set_thread_name(const char *name) {
+    char short_name[16];
+    snprintf(short_name, sizeof short_name, "%s", name);
+    return pthread_setname_np(pthread_self(), short_name);
+}
+
 int cspate_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);

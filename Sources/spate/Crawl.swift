@@ -216,7 +216,9 @@ struct Crawl: AsyncParsableCommand {
             throw error
         }
         let crawler: Crawler
-        let fetchers = try await hubs.startFetchers(home: hub, resolver: resolver, configuration: f, concurrency: run.concurrency)
+        // The first hub also carries the crawler: the others give way to it (FetcherGroup.start).
+        let fetchers = try await hubs.startFetchers(home: hub, resolver: resolver, configuration: f, concurrency: run.concurrency,
+                                                    helperNice: 10)
         do {
             crawler = try Crawler(fetchers: fetchers, configuration: c, reader: reader, outputFD: outputFD,
                                   state: crawlState, syncInterval: syncInterval)

@@ -861,6 +861,50 @@ import Testing
         #expect(types == ["connect_refused": 2, "host_abandoned": 3], "\(types)")
     }
 
+    /// The nice value and name of each thread of process `pid` (/proc/PID/task/TID/stat:
+    /// the name in parentheses, then fields 3…; nice is field 19).
+    static func threadNices(_ pid: Int32) -> [(name: String, nice: Int32)] {
+        let dir = "/proc/\(pid)/task"
+        guard let tids = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        return tids.compactMap { tid in
+            guard let stat = try? String(contentsOfFile: "\(dir)/\(tid)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 16, let nice = Int32(fields[16]) else { return nil }
+            return (String(stat[stat.index(after: open)..<close]), nice)
+        }
+    }
+
+    /// A crawl's hubs after the first run nicer than it (`--helper-hub-nice`, 10 by default),
+    /// so the hub that carries the crawler (frontier, link decisions, records) gets the CPU
+    /// first; `--helper-hub-nice 0` leaves them alike. Read from /proc while the crawl runs.
+    @Test(arguments: [(nil, Int32(10)), ("0", 0), ("3", 3)] as [(String?, Int32)])
+    func helperHubsGiveWayToTheCrawlersHub(_ c: (option: String?, nice: Int32)) async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        try f.http.reset()
+        let file = try TempFile(lines: [f.url("big", "/n/000.html")], name: "crawl-nice")
+        defer { file.remove() }
+        let option = c.option.map { ["--helper-hub-nice", $0] } ?? []
+        let process = try SpateProcess(f.args(["--hubs", "3", "--delay", "0.05", "--per-host", "1"] + option + [file.path]))
+        var threads: [(name: String, nice: Int32)] = []
+        let start = Date()
+        // Until pages are being fetched (so the crawl is running and handles Ctrl-C) and the
+        // three hubs are seen.
+        while Date().timeIntervalSince(start) < 10 {
+            threads = Self.threadNices(process.pid)
+            if threads.filter({ $0.name.hasPrefix("spate-hub") }).count == 3, ((try? f.http.crawlLog().count) ?? 0) >= 3 { break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        process.interrupt()
+        let result = await process.finish(timeLimit: 15)
+        #expect(result.exited && result.status == 130, "\(EndToEndTests.describe(result))")
+        let base = Self.threadNices(getpid()).first?.nice ?? 0   // the process's own (inherited by spate)
+        let hubs = Dictionary(threads.filter { $0.name.hasPrefix("spate-hub") }.map { ($0.name, $0.nice) }, uniquingKeysWith: { a, _ in a })
+        #expect(hubs == ["spate-hub": base, "spate-hub-1": min(19, base + c.nice), "spate-hub-2": min(19, base + c.nice)],
+                "threads \(threads)")
+    }
+
     @Test func interruptEndsTheCrawlWithUnfinishedRecords() async throws {
         let f = try Fixtures()
         defer { f.stop() }

@@ -45,6 +45,17 @@ import Testing
         return condition()
     }
 
+    /// `Hub(nice:)` runs the hub thread that much nicer than its creator, at most 19; 0
+    /// leaves it alike.
+    @Test(arguments: [Int32(0), 4, 30])
+    func aNiceHubsThreadIsThatMuchNicer(_ nice: Int32) async throws {
+        let base = Hub.threadNice()
+        let hub = try Hub(name: "test-hub", nice: nice)
+        defer { hub.shutdown() }
+        let got = await Self.onHub(hub) { Hub.threadNice() }
+        #expect(got == min(19, base + nice), "creator \(base), nice \(nice): hub thread \(got)")
+    }
+
     @Test func aParkedFdDeliversNothingAndIsDroppedOnItsFirstEvent() async throws {
         let hub = try Hub(name: "test-hub")
         defer { hub.shutdown() }

@@ -23,6 +23,9 @@ int cspate_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 /// Waits and copies up to `max` events into parallel arrays.
 int cspate_epoll_wait(int epfd, uint32_t *events, uint64_t *datas, int max, int timeout_ms);
 
+/// Names the calling thread for the kernel (top -H, /proc/PID/task/TID/comm); at most 15
+/// bytes are kept. Returns 0 or an errno value.
+int cspate_set_thread_name(const char *name);
 int cspate_eventfd(void);
 int cspate_eventfd_signal(int fd);
 int cspate_eventfd_drain(int fd);

@@ -77,8 +77,11 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     private var timers = TimerHeap()
     private var sources: [HubSource] = []
 
-    /// Starts the hub thread.
-    public init(name: String = "spate-hub") throws {
+    /// Starts the hub thread. `nice` > 0 makes the hub thread that much nicer than the
+    /// thread creating it (at most 19; raising one's own nice value needs no privilege): a
+    /// crawl's helper hubs run that way, so that the hub carrying the crawler gets the CPU
+    /// first (see ``FetcherGroup/start(hubs:home:resolver:configuration:helperNice:)``).
+    public init(name: String = "spate-hub", nice: Int32 = 0) throws {
         epfd = cspate_epoll_create()
         guard epfd >= 0 else { throw HubError.system("epoll_create1", errno) }
         wakeFD = cspate_eventfd()
@@ -87,7 +90,15 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
             close(epfd); close(wakeFD); throw HubError.system("epoll_ctl", errno)
         }
         taskExecutor = HubTaskExecutor(hub: self)
-        let thread = Thread { self.runLoop() }
+        // On Linux the nice value is per thread; `who` 0 is the calling thread.
+        // https://man7.org/linux/man-pages/man2/setpriority.2.html (NOTES)
+        let base = nice > 0 ? Hub.threadNice() : 0
+        let thread = Thread {
+            // The kernel's name for the thread too (top -H, /proc/PID/task/TID/comm): at most 15 bytes.
+            _ = cspate_set_thread_name(name)
+            if nice > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(19, base + nice)) }
+            self.runLoop()
+        }
         thread.name = name
         thread.start()
         started.wait()
@@ -96,6 +107,13 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     deinit {
         close(epfd)
         close(wakeFD)
+    }
+
+    /// The calling thread's nice value (-20...19).
+    public static func threadNice() -> Int32 {
+        errno = 0
+        let n = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        return errno == 0 ? n : 0
     }
 
     // MARK: - Any thread
