@@ -1131,7 +1131,7 @@ final class SeedFeed: @unchecked Sendable {
     var readError: String? { gate.lock(); defer { gate.unlock() }; return error }
 
     func start(_ submit: @escaping @Sendable (InputLine) -> Void, done finish: @escaping @Sendable () -> Void) {
-        let thread = Thread { [self] in
+        makeNamedThread("spate-seeds", stackSize: 1 << 20) { [self] in
             var index = 0
             while index < skip {
                 guard let line = try? reader.next() else { break }
@@ -1160,10 +1160,7 @@ final class SeedFeed: @unchecked Sendable {
             finished = true
             gate.unlock()
             finish()
-        }
-        thread.name = "spate-seeds"
-        thread.stackSize = 1 << 20
-        thread.start()
+        }.start()
     }
 
     /// A submitted line was taken by the crawler.

@@ -81,6 +81,9 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     /// thread creating it (at most 19; raising one's own nice value needs no privilege): a
     /// crawl's helper hubs run that way, so that the hub carrying the crawler gets the CPU
     /// first (see ``FetcherGroup/start(hubs:home:resolver:configuration:helperNice:)``).
+    /// On Linux a thread inherits the nice value of the thread that creates it, so work on
+    /// a nice hub must not start long-lived threads: spate's reader, writer, checkpoint and
+    /// seed threads start from the caller or the home hub.
     public init(name: String = "spate-hub", nice: Int32 = 0) throws {
         epfd = cspate_epoll_create()
         guard epfd >= 0 else { throw HubError.system("epoll_create1", errno) }
@@ -93,14 +96,10 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         // On Linux the nice value is per thread; `who` 0 is the calling thread.
         // https://man7.org/linux/man-pages/man2/setpriority.2.html (NOTES)
         let base = nice > 0 ? Hub.threadNice() : 0
-        let thread = Thread {
-            // The kernel's name for the thread too (top -H, /proc/PID/task/TID/comm): at most 15 bytes.
-            _ = cspate_set_thread_name(name)
+        makeNamedThread(name) {
             if nice > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(19, base + nice)) }
             self.runLoop()
-        }
-        thread.name = name
-        thread.start()
+        }.start()
         started.wait()
     }
 

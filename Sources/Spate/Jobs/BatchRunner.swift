@@ -179,9 +179,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
     @_specialize(where Kind == FetchJob)
     @_specialize(where Kind == ResolveJob)
     public func run() async {
-        let thread = Thread { self.readLoop() }
-        thread.name = "spate-reader"
-        thread.stackSize = 1 << 20
+        let thread = makeNamedThread("spate-reader", stackSize: 1 << 20) { self.readLoop() }
         var joinTimer: Task<Void, Never>? = nil
         if let t = options.joinTimeout {
             joinTimer = Task { [self] in

@@ -132,9 +132,7 @@ private final class BlockWriter: @unchecked Sendable {
         cond.lock()
         if !started {
             started = true
-            let t = Thread { [self] in run() }
-            t.name = "spate-writer"
-            t.start()
+            makeNamedThread("spate-writer") { [self] in run() }.start()
         }
         while queue.count >= 16 && !failed { cond.wait() }
         if !failed { queue.append(block) }

@@ -60,9 +60,7 @@ final class DurableSink: RecordEmitter, @unchecked Sendable {
         defer { cond.unlock() }
         guard !started else { return }
         started = true
-        let t = Thread { [self] in loop() }
-        t.name = "spate-checkpoint"
-        t.start()
+        makeNamedThread("spate-checkpoint") { [self] in loop() }.start()
     }
 
     var ordered: Bool { false }
