@@ -20,6 +20,10 @@ struct Crawl: AsyncParsableCommand {
     @OptionGroup var dns: DNSOptions
     @OptionGroup var warc: WARCOptions
     @OptionGroup var hubs: HubOptions
+    @Option(name: .long, help: ArgumentHelp(
+        "How much nicer (lower CPU priority) than the first hub, which runs the crawler, the other hubs run, 0...19.",
+        valueName: "n"))
+    var helperHubNice: Int32 = 10
 
     @Option(name: .long, help: "Follow links this many hops from a seed at most (default: no limit).") var maxDepth: Int?
     @Option(name: .long, help: "Admit at most this many URLs (seeds included) in all.") var maxPages: Int?
@@ -64,6 +68,7 @@ struct Crawl: AsyncParsableCommand {
 
     func validate() throws {
         guard perHost >= 1 else { throw ValidationError("--per-host must be at least 1") }
+        guard (0...19).contains(helperHubNice) else { throw ValidationError("--helper-hub-nice must be 0...19") }
         guard delay >= 0, maxCrawlDelay >= 0 else { throw ValidationError("delays must not be negative") }
         guard retries >= 0, maxHostErrors >= 1, maxBody >= 0 else { throw ValidationError("bad limit") }
         guard maxURLLength >= 16, maxRepeatedSegments >= 1, maxQueryParams >= 0, maxOutlinks >= 0, maxPagesPerHost >= 1 else {
@@ -218,7 +223,7 @@ struct Crawl: AsyncParsableCommand {
         let crawler: Crawler
         // The first hub also carries the crawler: the others give way to it (FetcherGroup.start).
         let fetchers = try await hubs.startFetchers(home: hub, resolver: resolver, configuration: f, concurrency: run.concurrency,
-                                                    helperNice: 10)
+                                                    helperNice: helperHubNice)
         do {
             crawler = try Crawler(fetchers: fetchers, configuration: c, reader: reader, outputFD: outputFD,
                                   state: crawlState, syncInterval: syncInterval)

@@ -64,14 +64,8 @@ struct HubOptions: ParsableArguments {
     @Option(name: .long, help: "Event-loop threads for transfers, each with its own connections (default: the CPU cores, at most 8).")
     var hubs: Int?
 
-    @Option(name: .long, help: ArgumentHelp(
-        "How much nicer (lower CPU priority) than the first hub the other hubs run, 0...19 (default: 10 for crawl, 0 for fetch).",
-        valueName: "n"))
-    var helperHubNice: Int32?
-
     func validate() throws {
         if let hubs, !(1...64).contains(hubs) { throw ValidationError("--hubs must be 1...64") }
-        if let helperHubNice, !(0...19).contains(helperHubNice) { throw ValidationError("--helper-hub-nice must be 0...19") }
     }
 
     /// The number of hubs to run: `--hubs`, or the online cores (at most 8); never more than the jobs in flight.
@@ -81,12 +75,12 @@ struct HubOptions: ParsableArguments {
     }
 
     /// Starts the fetchers, the first on `home`; on failure `home` is shut down too.
-    /// `helperNice` is the command's default for `--helper-hub-nice`.
+    /// `helperNice`: see ``FetcherGroup/start(hubs:home:resolver:configuration:helperNice:)``.
     func startFetchers(home: Hub, resolver: Resolver, configuration: FetchConfiguration, concurrency: Int,
                        helperNice: Int32 = 0) async throws -> FetcherGroup {
         do {
             return try await FetcherGroup.start(hubs: count(concurrency: concurrency), home: home, resolver: resolver,
-                                                configuration: configuration, helperNice: helperHubNice ?? helperNice)
+                                                configuration: configuration, helperNice: helperNice)
         } catch {
             home.shutdown()
             throw ValidationError("\(error)")

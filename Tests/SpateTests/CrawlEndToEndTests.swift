@@ -914,6 +914,22 @@ import Testing
         }
     }
 
+    /// `--helper-hub-nice` outside 0...19 is a usage error (exit 2, no record); `fetch` has
+    /// no such option (its hubs are alike, and its writer thread may start on any hub).
+    @Test func helperHubNiceOutOfRangeIsAUsageError() async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let file = try TempFile(lines: [f.url("basic", "/")], name: "crawl-nice-usage")
+        defer { file.remove() }
+        for value in ["20", "-1", "x"] {
+            let run = try await runSpate(f.args(["--helper-hub-nice", value, file.path]))
+            #expect(run.exited && run.status == 2, "--helper-hub-nice \(value): \(EndToEndTests.describe(run))")
+            #expect(run.stdout.isEmpty && !run.stderr.isEmpty, "--helper-hub-nice \(value): \(EndToEndTests.describe(run))")
+        }
+        let fetch = try await runSpate(["fetch", "--helper-hub-nice", "5", file.path])
+        #expect(fetch.exited && fetch.status == 2 && fetch.stdout.isEmpty, "\(EndToEndTests.describe(fetch))")
+    }
+
     @Test func interruptEndsTheCrawlWithUnfinishedRecords() async throws {
         let f = try Fixtures()
         defer { f.stop() }

@@ -45,7 +45,9 @@ public final class FetcherGroup: Sendable {
     /// cores shared with nginx, 10 paired runs each): nice 10 on the helper took the wall
     /// time to 0.90× (8 of 10 pairs faster) and its CPU to 0.96×, nice 8 to 0.90×, 19 to
     /// 0.87–0.92×, and nice 12 on every hub alike only to 0.96×; context switches fell from
-    /// 70–75k to 50–57k. `spate fetch`, whose hubs are alike, was unchanged (0.99×) and keeps 0.
+    /// 70–75k to 50–57k. `spate fetch`, whose hubs are alike, was unchanged (0.99×) and keeps 0:
+    /// its records are emitted on every hub, and the writer thread, started by the first
+    /// full block, would inherit a helper's nice value.
     public static func start(hubs: Int, home: Hub, resolver: Resolver, configuration: FetchConfiguration,
                              helperNice: Int32 = 0) async throws -> FetcherGroup {
         let n = max(1, hubs)

@@ -82,8 +82,9 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     /// crawl's helper hubs run that way, so that the hub carrying the crawler gets the CPU
     /// first (see ``FetcherGroup/start(hubs:home:resolver:configuration:helperNice:)``).
     /// On Linux a thread inherits the nice value of the thread that creates it, so work on
-    /// a nice hub must not start long-lived threads: spate's reader, writer, checkpoint and
-    /// seed threads start from the caller or the home hub.
+    /// a nice hub must not start long-lived threads: in a crawl, the reader, writer,
+    /// checkpoint and seed threads start from the caller or the home hub (the crawler emits
+    /// every record there).
     public init(name: String = "spate-hub", nice: Int32 = 0) throws {
         epfd = cspate_epoll_create()
         guard epfd >= 0 else { throw HubError.system("epoll_create1", errno) }
