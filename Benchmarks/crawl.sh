@@ -8,7 +8,8 @@
 #      missing or has no crawl command;
 #   2. generates the site (gen-site.py, version 2: a link graph with a known answer and a robots.txt that
 #      disallows /private/) and starts nginx on 127.0.0.1:$HTTP_PORT exactly as http.sh does (lib.sh);
-#   3. for each start page in START, REPEAT times, interleaved: spate crawl, wget2 -r, and (on
+#   3. for each start page in START, REPEAT times, interleaved: spate crawl (plain, and with --state),
+#      the libcurl crawl floor (floor/crawl_floor.c, not a peer), wget2 -r, and (on
 #      SCRAPY_START only, SCRAPY_REPEAT times) the Scrapy spider, each as /usr/bin/time -v timeout CMD;
 #      checks every run from its own output (check_crawl.py): pages found / expected, duplicates,
 #      requests to /private/;
@@ -23,7 +24,7 @@
 #   CONC=100            in flight: spate -c/--per-host, wget2 --max-threads, Scrapy CONCURRENT_REQUESTS(_PER_DOMAIN);
 #                       a list such as "100 500" works
 #   START="000001 020001"  start pages /p/NNNNNN.html (<= 20000: expect pages 1..20000; above: all N)
-#   SKIP_PEERS=1        only spate          SKIP_SPATE=1   only the peers
+#   SKIP_PEERS=1        no peers (wget2, Scrapy)          SKIP_SPATE=1   no spate runs
 #   SKIP_FLOOR=1        no libcurl-floor rows (Benchmarks/floor/crawl_floor.c, built with cc)
 #   SPATE=path          binary to measure (default .build/release/spate, built if missing; SPATE_BUILD=1 rebuilds);
 #                       the runs use a copy taken at the start (run/spate-measured)
@@ -140,7 +141,11 @@ if [ "$SKIP_FLOOR" != 1 ]; then
   if [ -n "$cc_bin" ] && "$cc_bin" -O2 -o "$FLOOR_BIN" "$BENCH/floor/crawl_floor.c" -lcurl 2>"$RAW/crawl_floor.build.log"; then
     RUN_FLOOR=1
   else
-    note "libcurl crawl floor skipped: no C compiler, or crawl_floor.c did not build (see ${RAW#"$ROOT"/}/crawl_floor.build.log)"
+    if [ -n "$cc_bin" ]; then
+      note "libcurl crawl floor skipped: crawl_floor.c did not build (see ${RAW#"$ROOT"/}/crawl_floor.build.log)"
+    else
+      note "libcurl crawl floor skipped: no C compiler (cc, gcc or clang)"
+    fi
   fi
 fi
 
@@ -250,7 +255,7 @@ for r in $(seq "$REPEAT"); do
       fi
       if [ "$RUN_FLOOR" = 1 ]; then
         id="crawl-floor-$s-c$c-r$r"
-        measure "libcurl crawl floor (C, one thread, no parsing or records), $c in flight" "$s" "$id" "$TIMEOUT_S" \
+        measure "libcurl crawl floor (C, one thread, no HTML tokenizer or records), $c in flight" "$s" "$id" "$TIMEOUT_S" \
           "$OUT/$id.out" "$FLOOR_BIN" "$url" "$c"
       fi
       if [ "$RUN_WGET2" = 1 ]; then

@@ -23,11 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <time.h>
 
 static int ep;
 static long timeout_ms = -1;
+static volatile sig_atomic_t interrupted;   /* SIGINT (the benchmark's time limit): stop, keep what was printed */
+static void on_sigint(int sig) { (void)sig; interrupted = 1; }
 
 /* The frontier: a FIFO of owned URL strings. */
 static char **queue;
@@ -93,6 +96,10 @@ static void consider(const char *base, const char *h, size_t n) {
     if (n >= 7 && (strncmp(h, "http://", 7) == 0 || (n >= 8 && strncmp(h, "https://", 8) == 0))) {
         if (n >= sizeof buf) return;
         memcpy(buf, h, n); len = n;
+    } else if (n >= 2 && h[0] == '/' && h[1] == '/') {   /* scheme-relative: the page's scheme */
+        size_t slen = (size_t)(strstr(base, "//") - base);
+        if (slen + n >= sizeof buf) return;
+        memcpy(buf, base, slen); memcpy(buf + slen, h, n); len = slen + n;
     } else if (n > 0 && h[0] == '/') {
         if (olen + n >= sizeof buf) return;
         memcpy(buf, base, olen); memcpy(buf + olen, h, n); len = olen + n;
@@ -107,7 +114,7 @@ static void consider(const char *base, const char *h, size_t n) {
         memcpy(buf, base, dlen); memcpy(buf + dlen, h, n); len = dlen + n;
     }
     buf[len] = 0;
-    if (strncmp(buf, base, olen) != 0) return;            /* same origin only */
+    if (strncmp(buf, base, olen) != 0 || (buf[olen] != '/' && buf[olen] != 0)) return;   /* same origin only */
     if (!insert_new(hash(buf, len))) return;
     if (!allowed(buf + olen)) return;
     push(strdup(buf));
@@ -225,12 +232,13 @@ int main(int argc, char **argv) {
     insert_new(hash(start_url, strlen(start_url)));
     push(strdup(start_url));
 
+    signal(SIGINT, on_sigint);
     int running = 1, robots_done = 0;
     struct epoll_event evs[256];
     start(m, robots_url, 1);
     for (;;) {
         if (robots_done) while (active < (size_t)conc && qhead < qtail) start(m, queue[qhead++], 0);
-        if (active == 0) break;
+        if (active == 0 || interrupted) break;
         int n = epoll_wait(ep, evs, 256, timeout_ms < 0 ? 1000 : (int)timeout_ms);
         if (n == 0) { timeout_ms = -1; curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running); }
         for (int i = 0; i < n; i++) {
@@ -246,5 +254,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%zu %zu %.3f\n", pages_ok, pages, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
     curl_multi_cleanup(m);
     fflush(stdout);
+    if (interrupted) return 130;
     return pages_ok == pages && pages > 0 ? 0 : 1;
 }

@@ -21,7 +21,7 @@ struct Crawl: AsyncParsableCommand {
     @OptionGroup var warc: WARCOptions
     @OptionGroup var hubs: HubOptions
     @Option(name: .long, help: ArgumentHelp(
-        "How much nicer (lower CPU priority) than the first hub, which runs the crawler, the other hubs run, 0...19.",
+        "Run the hubs after the first this much nicer (lower CPU priority) than the process, so the first, which runs the crawler, goes first; 0 = alike; 0...19, capped at nice 19.",
         valueName: "n"))
     var helperHubNice: Int32 = 10
 

@@ -861,23 +861,24 @@ import Testing
         #expect(types == ["connect_refused": 2, "host_abandoned": 3], "\(types)")
     }
 
-    /// The nice value and name of each thread of process `pid` (/proc/PID/task/TID/stat:
+    /// The id, name and nice value of each thread of process `pid` (/proc/PID/task/TID/stat:
     /// the name in parentheses, then fields 3…; nice is field 19).
-    static func threadNices(_ pid: Int32) -> [(name: String, nice: Int32)] {
+    static func threadNices(_ pid: Int32) -> [(tid: Int32, name: String, nice: Int32)] {
         let dir = "/proc/\(pid)/task"
         guard let tids = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
         return tids.compactMap { tid in
             guard let stat = try? String(contentsOfFile: "\(dir)/\(tid)/stat", encoding: .utf8),
                   let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 16, let nice = Int32(fields[16]) else { return nil }
-            return (String(stat[stat.index(after: open)..<close]), nice)
+            guard fields.count > 16, let nice = Int32(fields[16]), let id = Int32(tid) else { return nil }
+            return (id, String(stat[stat.index(after: open)..<close]), nice)
         }
     }
 
-    /// A crawl's hubs after the first run nicer than it (`--helper-hub-nice`, 10 by default),
-    /// so the hub that carries the crawler (frontier, link decisions, records) gets the CPU
-    /// first; `--helper-hub-nice 0` leaves them alike. Read from /proc while the crawl runs.
+    /// A crawl's hubs after the first run nicer than the process (`--helper-hub-nice`, 10 by
+    /// default), so the hub that carries the crawler (frontier, link decisions, records) gets
+    /// the CPU first; `--helper-hub-nice 0` leaves them alike; no other thread is nicer than
+    /// the process. Read from /proc while the crawl runs.
     @Test(arguments: [(nil, Int32(10)), ("0", 0), ("3", 3)] as [(String?, Int32)])
     func helperHubsGiveWayToTheCrawlersHub(_ c: (option: String?, nice: Int32)) async throws {
         let f = try Fixtures()
@@ -887,7 +888,7 @@ import Testing
         defer { file.remove() }
         let option = c.option.map { ["--helper-hub-nice", $0] } ?? []
         let process = try SpateProcess(f.args(["--hubs", "3", "--delay", "0.05", "--per-host", "1"] + option + [file.path]))
-        var threads: [(name: String, nice: Int32)] = []
+        var threads: [(tid: Int32, name: String, nice: Int32)] = []
         let start = Date()
         // Until pages are being fetched (so the crawl is running and handles Ctrl-C) and the
         // three hubs are seen.
@@ -899,7 +900,8 @@ import Testing
         process.interrupt()
         let result = await process.finish(timeLimit: 15)
         #expect(result.exited && result.status == 130, "\(EndToEndTests.describe(result))")
-        let base = Self.threadNices(getpid()).first?.nice ?? 0   // the process's own (inherited by spate)
+        // The process's own nice value: its main thread's (what `nice spate …` sets).
+        let base = threads.first { $0.tid == process.pid }?.nice ?? 0
         let hubs = threads.filter { $0.name.hasPrefix("spate-hub") }
         #expect(hubs.map(\.name).sorted() == ["spate-hub", "spate-hub-1", "spate-hub-2"], "threads \(threads)")
         let helper = min(19, base + c.nice)

@@ -45,15 +45,29 @@ import Testing
         return condition()
     }
 
-    /// `Hub(nice:)` runs the hub thread that much nicer than its creator, at most 19; 0
-    /// leaves it alike.
-    @Test(arguments: [Int32(0), 4, 30])
-    func aNiceHubsThreadIsThatMuchNicer(_ nice: Int32) async throws {
-        let base = Hub.threadNice()
-        let hub = try Hub(name: "test-hub", nice: nice)
+    final class Box<T>: @unchecked Sendable { var value: T? }   // ordered by the semaphore
+
+    /// Runs `body` on the hub and waits with a semaphore: nothing is handed to the Swift
+    /// pool from the hub thread (a worker thread it started would inherit its nice value).
+    static func onHubWaiting<T: Sendable>(_ hub: Hub, _ body: @escaping @Sendable () -> T) -> T {
+        let box = Box<T>()
+        let done = DispatchSemaphore(value: 0)
+        hub.execute { box.value = body(); done.signal() }
+        done.wait()
+        return box.value!
+    }
+
+    /// `runNicer(by:)` makes the hub thread that much nicer than the process, at most 19
+    /// (no overflow on absurd values); 0 leaves it as created.
+    @Test(arguments: [Int32(0), 4, 30, .max])
+    func aNicerHubsThreadIsThatMuchNicerThanTheProcess(_ n: Int32) throws {
+        let creator = Hub.threadNice()
+        let hub = try Hub(name: "test-hub")
         defer { hub.shutdown() }
-        let got = await Self.onHub(hub) { Hub.threadNice() }
-        #expect(got == min(19, base + nice), "creator \(base), nice \(nice): hub thread \(got)")
+        hub.runNicer(by: n)
+        let got = Self.onHubWaiting(hub) { Hub.threadNice() }
+        let expected = n > 0 ? Int32(min(19, Int(Hub.processNice()) + Int(n))) : creator
+        #expect(got == expected, "process \(Hub.processNice()), creator \(creator), by \(n): hub thread \(got)")
     }
 
     @Test func aParkedFdDeliversNothingAndIsDroppedOnItsFirstEvent() async throws {

@@ -37,8 +37,9 @@ public final class FetcherGroup: Sendable {
     /// Starts `hubs` fetchers: the first on `home`, each other one on a new hub thread.
     /// DNS goes through `resolver` (on `home`) for all of them.
     ///
-    /// `helperNice` > 0 runs the new hub threads that much nicer than the caller (see
-    /// ``Hub/init(name:nice:)``). A crawl does (`--helper-hub-nice`, 10): its home hub also
+    /// `helperNice` > 0 runs the new hub threads that much nicer than the process, once
+    /// their fetchers are set up (see ``Hub/runNicer(by:)``). A crawl does
+    /// (`--helper-hub-nice`, 10): its home hub also
     /// carries the crawler, which every page's completion and the start of the next pages
     /// go through, so it is the group's critical path; with equal weights the kernel shared
     /// the CPU between it and the helpers evenly. Measured on the 100,000-page crawl (2
@@ -53,7 +54,7 @@ public final class FetcherGroup: Sendable {
         let n = max(1, hubs)
         var own: [Hub] = []
         do {
-            for i in 1..<n { own.append(try Hub(name: "spate-hub-\(i)", nice: helperNice)) }
+            for i in 1..<n { own.append(try Hub(name: "spate-hub-\(i)")) }
         } catch {
             for h in own { h.shutdown() }
             throw error
@@ -64,6 +65,7 @@ public final class FetcherGroup: Sendable {
             fetchers.append(await Fetcher.start(on: hub, resolver: resolver, configuration: configuration, peers: peers, index: i))
         }
         peers.set(fetchers)
+        for hub in own { hub.runNicer(by: helperNice) }
         return FetcherGroup(fetchers: fetchers, peers: peers, ownHubs: own)
     }
 

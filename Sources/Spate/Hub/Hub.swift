@@ -77,15 +77,8 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     private var timers = TimerHeap()
     private var sources: [HubSource] = []
 
-    /// Starts the hub thread. `nice` > 0 makes the hub thread that much nicer than the
-    /// thread creating it (at most 19; raising one's own nice value needs no privilege): a
-    /// crawl's helper hubs run that way, so that the hub carrying the crawler gets the CPU
-    /// first (see ``FetcherGroup/start(hubs:home:resolver:configuration:helperNice:)``).
-    /// On Linux a thread inherits the nice value of the thread that creates it, so work on
-    /// a nice hub must not start long-lived threads: in a crawl, the reader, writer,
-    /// checkpoint and seed threads start from the caller or the home hub (the crawler emits
-    /// every record there).
-    public init(name: String = "spate-hub", nice: Int32 = 0) throws {
+    /// Starts the hub thread.
+    public init(name: String = "spate-hub") throws {
         epfd = cspate_epoll_create()
         guard epfd >= 0 else { throw HubError.system("epoll_create1", errno) }
         wakeFD = cspate_eventfd()
@@ -94,13 +87,7 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
             close(epfd); close(wakeFD); throw HubError.system("epoll_ctl", errno)
         }
         taskExecutor = HubTaskExecutor(hub: self)
-        // On Linux the nice value is per thread; `who` 0 is the calling thread.
-        // https://man7.org/linux/man-pages/man2/setpriority.2.html (NOTES)
-        let base = nice > 0 ? Hub.threadNice() : 0
-        makeNamedThread(name) {
-            if nice > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(19, base + nice)) }
-            self.runLoop()
-        }.start()
+        makeNamedThread(name) { self.runLoop() }.start()
         started.wait()
     }
 
@@ -109,10 +96,36 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         close(wakeFD)
     }
 
+    /// Makes the hub thread `increment` nicer than the process (its main thread, whose
+    /// value `nice spate …` sets), at most 19; raising one's own nice value needs no
+    /// privilege, and if the kernel refuses, the hub keeps its priority. A crawl's helper
+    /// hubs run that way, so that the hub carrying the crawler gets the CPU first (see
+    /// ``FetcherGroup/start(hubs:home:resolver:configuration:helperNice:)``).
+    ///
+    /// On Linux the nice value is per thread (`who` 0 is the calling thread), and a thread
+    /// inherits it from the thread that creates it — the Swift pool's worker threads too,
+    /// when one is started by a job this hub hands to the pool. So call it once the hub's
+    /// set-up is done, on a hub whose jobs stay on hubs: in a crawl, pages run on their hub
+    /// and finish on the crawler's, and the reader, writer, checkpoint and seed threads
+    /// start from the caller or the home hub.
+    /// https://man7.org/linux/man-pages/man2/setpriority.2.html (NOTES)
+    public func runNicer(by increment: Int32) {
+        guard increment > 0 else { return }
+        let target = Int32(min(19, Int(Hub.processNice()) + Int(increment)))
+        execute { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, target) }
+    }
+
     /// The calling thread's nice value (-20...19).
     public static func threadNice() -> Int32 {
         errno = 0
         let n = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        return errno == 0 ? n : 0
+    }
+
+    /// The process's nice value: its main thread's (`who` = the process id names it).
+    public static func processNice() -> Int32 {
+        errno = 0
+        let n = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid()))
         return errno == 0 ? n : 0
     }
 

@@ -60,7 +60,7 @@ final class DurableSink: RecordEmitter, @unchecked Sendable {
         defer { cond.unlock() }
         guard !started else { return }
         started = true
-        makeNamedThread("spate-checkpoint") { [self] in loop() }.start()
+        makeNamedThread("spate-checkpt") { [self] in loop() }.start()
     }
 
     var ordered: Bool { false }
