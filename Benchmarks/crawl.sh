@@ -134,20 +134,7 @@ if [ "$RUN_WGET2" = 1 ] && ! command -v wget2 >/dev/null; then RUN_WGET2=0; note
 # API with spate's options, finding links with memmem and deduplicating them by a 64-bit hash, with
 # no HTML tokenizer, URL canonicalisation, politeness or records. Not a peer: the least CPU any
 # crawler built on this libcurl can spend per page here (BENCHMARKS.md, "Where the time goes").
-FLOOR_BIN="$RUN/crawl_floor"
-RUN_FLOOR=0
-if [ "$SKIP_FLOOR" != 1 ]; then
-  cc_bin="$(command -v cc || command -v gcc || command -v clang || true)"
-  if [ -n "$cc_bin" ] && "$cc_bin" -O2 -o "$FLOOR_BIN" "$BENCH/floor/crawl_floor.c" -lcurl 2>"$RAW/crawl_floor.build.log"; then
-    RUN_FLOOR=1
-  else
-    if [ -n "$cc_bin" ]; then
-      note "libcurl crawl floor skipped: crawl_floor.c did not build (see ${RAW#"$ROOT"/}/crawl_floor.build.log)"
-    else
-      note "libcurl crawl floor skipped: no C compiler (cc, gcc or clang)"
-    fi
-  fi
-fi
+build_floor crawl_floor   # -> FLOOR_BIN, RUN_FLOOR (lib.sh)
 
 no_proxies   # from here on: loopback only
 

@@ -190,16 +190,7 @@ RUN_WGET2=1; RUN_CURL=1
 # The libcurl floor (Benchmarks/floor/curl_floor.c): one thread driving curl's multi-socket API
 # with spate's options and nothing else (no records, no DNS). Not a peer: the least CPU any
 # fetcher built on this libcurl can spend per URL here (BENCHMARKS.md, "Where the time goes").
-FLOOR_BIN="$RUN/curl_floor"
-RUN_FLOOR=0
-if [ "$SKIP_FLOOR" != 1 ]; then
-  cc_bin="$(command -v cc || command -v gcc || command -v clang || true)"
-  if [ -n "$cc_bin" ] && "$cc_bin" -O2 -o "$FLOOR_BIN" "$BENCH/floor/curl_floor.c" -lcurl 2>"$RAW/curl_floor.build.log"; then
-    RUN_FLOOR=1
-  else
-    note "libcurl floor skipped: no C compiler, or curl_floor.c did not build (see ${RAW#"$ROOT"/}/curl_floor.build.log)"
-  fi
-fi
+build_floor curl_floor   # -> FLOOR_BIN, RUN_FLOOR (lib.sh)
 for c in $CONC; do
   [ "$RUN_CURL" = 1 ] && [ "$c" -gt 300 ] && note "curl caps --parallel-max at 300: its -c $c rows ran with 300 in flight"
 done

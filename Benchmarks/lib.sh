@@ -25,7 +25,24 @@ SPATE_DEFAULT="$ROOT/.build/release/spate"
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 NOTES=()
-note() { NOTES+=("$*"); log "note: $*"; }   # also listed under "Notes" in the report (meta_notes)
+note() { NOTES+=("$*"); log "note: $*"; }
+
+# build_floor NAME: compiles Benchmarks/floor/NAME.c into $RUN/NAME (cc -O2 … -lcurl, log in $RAW) unless
+# SKIP_FLOOR=1; sets FLOOR_BIN and RUN_FLOOR (1 when built), and says in a note why it was skipped.
+build_floor() {
+  local name="$1" cc_bin
+  FLOOR_BIN="$RUN/$name"
+  RUN_FLOOR=0
+  [ "${SKIP_FLOOR:-0}" = 1 ] && return 0
+  cc_bin="$(command -v cc || command -v gcc || command -v clang || true)"
+  if [ -z "$cc_bin" ]; then
+    note "$name skipped: no C compiler (cc, gcc or clang)"
+  elif "$cc_bin" -O2 -o "$FLOOR_BIN" "$BENCH/floor/$name.c" -lcurl 2>"$RAW/$name.build.log"; then
+    RUN_FLOOR=1
+  else
+    note "$name skipped: $name.c did not build (see ${RAW#"$ROOT"/}/$name.build.log)"
+  fi
+}   # also listed under "Notes" in the report (meta_notes)
 commas() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta' <<< "$1"; }
 
 # ---------------------------------------------------------------- installs

@@ -24,11 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/epoll.h>
 #include <time.h>
 
-static int ep;
-static long timeout_ms = -1;
+#include "floor_loop.h"
+
 static volatile sig_atomic_t interrupted;   /* SIGINT (the benchmark's time limit): stop, keep what was printed */
 static void on_sigint(int sig) { (void)sig; interrupted = 1; }
 
@@ -85,7 +84,6 @@ static size_t collect(char *p, size_t s, size_t n, void *u) {
     memcpy(x->body + x->len, p, k); x->len += k;
     return k;
 }
-static size_t discard(char *p, size_t s, size_t n, void *u) { (void)p; (void)u; return s * n; }
 
 static void consider(const char *base, const char *h, size_t n) {
     /* base: "http://host:port/dir/page.html"; origin ends at the first '/' after "//". */
@@ -146,17 +144,6 @@ static void robots(struct xfer *x) {
     }
 }
 
-static int on_socket(CURL *e, curl_socket_t s, int what, void *up, void *sp) {
-    (void)e; (void)up; (void)sp;
-    struct epoll_event ev = {0};
-    ev.data.fd = s;
-    if (what == CURL_POLL_REMOVE) { epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL); return 0; }
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev) != 0) epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
-    return 0;
-}
-static int on_timer(CURLM *m, long ms, void *up) { (void)m; (void)up; timeout_ms = ms; return 0; }
-
 static CURL **idle;
 static size_t nidle, active, pages_ok, pages;
 
@@ -167,13 +154,8 @@ static CURL *new_handle(void) {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, discard);
     curl_easy_setopt(e, CURLOPT_PROXY, "");
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "spate/0.1 (+https://example.invalid/spate)");
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
+    floor_spate_options(e);
     return e;
 }
 
@@ -216,13 +198,9 @@ int main(int argc, char **argv) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    ep = epoll_create1(0);
     seen_mask = (1u << 16) - 1; seen = calloc(seen_mask + 1, sizeof *seen);
     idle = calloc((size_t)conc + 1, sizeof *idle);
-    CURLM *m = curl_multi_init();
-    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conc);
+    CURLM *m = floor_multi(conc);
 
     const char *start_url = argv[1];
     const char *o = strstr(start_url, "//"); o = o ? strchr(o + 2, '/') : NULL;
@@ -233,20 +211,12 @@ int main(int argc, char **argv) {
     push(strdup(start_url));
 
     signal(SIGINT, on_sigint);
-    int running = 1, robots_done = 0;
-    struct epoll_event evs[256];
+    int robots_done = 0;
     start(m, robots_url, 1);
     for (;;) {
         if (robots_done) while (active < (size_t)conc && qhead < qtail) start(m, queue[qhead++], 0);
         if (active == 0 || interrupted) break;
-        int n = epoll_wait(ep, evs, 256, timeout_ms < 0 ? 1000 : (int)timeout_ms);
-        if (n == 0) { timeout_ms = -1; curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running); }
-        for (int i = 0; i < n; i++) {
-            int fl = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0)
-                   | (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(m, evs[i].data.fd, fl, &running);
-        }
-        if (timeout_ms == 0) { timeout_ms = -1; curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running); }
+        floor_turn(m);
         drain(m);
         if (!robots_done && active == 0) robots_done = 1;
     }

@@ -17,31 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
 
-static int ep;
-static long timeout_ms = -1;
+#include "floor_loop.h"
+
 static char **urls;
 static size_t nurls, next_url, done_ok, done_total;
 
-static int on_socket(CURL *e, curl_socket_t s, int what, void *up, void *sp) {
-    (void)e; (void)up;
-    struct epoll_event ev = {0};
-    ev.data.fd = s;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL);
-        return 0;
-    }
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev) != 0) epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
-    (void)sp;
-    return 0;
-}
-
-static int on_timer(CURLM *m, long ms, void *up) { (void)m; (void)up; timeout_ms = ms; return 0; }
-
-static size_t discard(char *p, size_t s, size_t n, void *u) { (void)p; (void)u; return s * n; }
 static int full;   /* FLOOR_FULL=1: spate's options, CONNECT_TO and getinfo calls too */
 static struct curl_slist *connect_to;
 
@@ -105,42 +87,17 @@ int main(int argc, char **argv) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    ep = epoll_create1(0);
-    CURLM *m = curl_multi_init();
-    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conc);
+    CURLM *m = floor_multi(conc);
     for (int i = 0; i < conc; i++) {
         CURL *e = curl_easy_init();
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, floor_discard);
         curl_easy_setopt(e, CURLOPT_PROXY, "");
-        if (full) {
-            curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, discard);
-            curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-            curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-            curl_easy_setopt(e, CURLOPT_USERAGENT, "spate/0.1 (+https://example.invalid/spate)");
-            curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-            curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-            curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
-            curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)10485760);
-        }
+        if (full) floor_spate_options(e);
         if (!start_next(m, e)) { curl_easy_cleanup(e); break; }
     }
-    int running = 1;
-    struct epoll_event evs[256];
     while (done_total < nurls) {
-        int n = epoll_wait(ep, evs, 256, timeout_ms < 0 ? 1000 : (int)timeout_ms);
-        if (n == 0) {
-            timeout_ms = -1;
-            curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
-        for (int i = 0; i < n; i++) {
-            int fl = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0)
-                   | (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(m, evs[i].data.fd, fl, &running);
-        }
-        if (timeout_ms == 0) { timeout_ms = -1; curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running); }
+        floor_turn(m);
         drain(m);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

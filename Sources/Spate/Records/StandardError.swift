@@ -7,7 +7,6 @@ import Glibc
 /// write error — a closed stderr crashed spate (exit 132) after its records were written.
 public enum StandardError {
     public static func write(_ text: String) {
-        var text = text
-        text.withUTF8 { _ = writeAll(2, UnsafeRawBufferPointer($0)) }
+        text.withUTF8Bytes { _ = writeAll(2, UnsafeRawBufferPointer($0)) }
     }
 }
