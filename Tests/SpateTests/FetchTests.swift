@@ -156,6 +156,92 @@ import Testing
         }
     }
 
+    /// A fetch nobody awaits (`fetch(_:overrides:handle:done:)`, the crawler's) ends as the
+    /// awaited one does: without a task when one transfer can start at once (an address
+    /// literal or cached, a free slot on the origin, no retries, no redirect to follow), in a
+    /// task otherwise (a name not looked up yet, a busy origin, redirects followed) — and
+    /// its handle cancels it either way.
+    @Test func aFetchNobodyAwaitsEndsAsTheAwaitedOneDoes() async throws {
+        let s = try await Setup.make { $0.retries = 0; $0.perHost = 1 }
+        defer { s.close() }
+        let p = s.http.port4
+        /// The outcome without its timings.
+        func summary(_ o: FetchOutcome) -> String {
+            switch o.result {
+            case let .success(v):
+                guard case let .object(fields) = v.json else { return "?" }
+                let kept = JSONValue.object(fields.filter { $0.0 != "timings" })
+                var w = JSONWriter(capacity: 256)
+                kept.write(to: &w)
+                return "\(o.status ?? -1) \(o.bytes) \(o.attempts) \(o.location ?? "-") " + String(decoding: w.bytes, as: UTF8.self)
+            case let .failure(e):
+                return "\(e.code.rawValue) \(o.attempts)"
+            }
+        }
+        func unawaited(_ text: String, follow: Bool = false, cancelAfter: Double? = nil) async throws -> (FetchOutcome, Bool) {
+            let url = try FetchURL.parse(text).get()
+            let handle = FetchHandle(on: s.fetcher)
+            var overrides = FetchOverrides()
+            overrides.followRedirects = follow
+            let options = overrides
+            let outcome: FetchOutcome = await withCheckedContinuation { c in
+                s.hub.execute {
+                    s.fetcher.assumeIsolated { $0.fetch(url, overrides: options, handle: handle, done: { c.resume(returning: $0) }) }
+                }
+                if let d = cancelAfter { s.hub.schedule(afterNanos: nanoseconds(seconds: d)) { handle.cancel() } }
+            }
+            return (outcome, handle.withoutTask)
+        }
+        func awaited(_ text: String, follow: Bool = false) async throws -> FetchOutcome {
+            var overrides = FetchOverrides()
+            overrides.followRedirects = follow
+            return await s.fetcher.fetch(try FetchURL.parse(text).get(), overrides: overrides)
+        }
+        let name = "http://a.fixture.test:\(p)/page?title=Named"
+        let cases: [(url: String, follow: Bool, withoutTask: Bool)] = [
+            ("http://127.0.0.1:\(p)/page?title=Hello&size=3000", false, true),
+            ("http://127.0.0.1:\(p)/status/404", false, true),
+            ("http://127.0.0.1:\(p)/redirect?to=/status/200&code=301", false, true),   // not followed: the 301 itself
+            ("http://127.0.0.1:\(p)/redirect?to=/status/200&code=301", true, false),   // followed: in a task
+            ("http://127.0.0.1:1/", false, true),                                        // refused: a failure
+            (name, false, false),                                                        // not looked up yet: a task
+            (name, false, true),                                                         // cached now
+        ]
+        for c in cases {
+            let (outcome, withoutTask) = try await unawaited(c.url, follow: c.follow)
+            let expected = try await awaited(c.url, follow: c.follow)
+            #expect(summary(outcome) == summary(expected), "\(c.url)")
+            #expect(withoutTask == c.withoutTask, "\(c.url): without a task \(withoutTask)")
+        }
+        // A busy origin (--per-host 1): of two started in one turn of the hub, the second
+        // waits for the slot in a task, then completes.
+        let urls = try ["http://127.0.0.1:\(p)/slow-headers?ms=300", "http://127.0.0.1:\(p)/status/200"].map { try FetchURL.parse($0).get() }
+        let handles = urls.map { _ in FetchHandle(on: s.fetcher) }
+        let both: [FetchOutcome] = await withCheckedContinuation { c in
+            final class Results: @unchecked Sendable { var list: [FetchOutcome] = [] }   // on the hub only
+            let results = Results()
+            s.hub.execute {
+                s.fetcher.assumeIsolated { f in
+                    for (url, handle) in zip(urls, handles) {
+                        f.fetch(url, overrides: FetchOverrides(), handle: handle) { o in
+                            results.list.append(o)
+                            if results.list.count == 2 { c.resume(returning: results.list) }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(both.map(\.status) == [200, 200], "the status/200 one waited for the slow one's slot")
+        #expect(handles.map(\.withoutTask) == [true, false])
+        // Cancelled through the handle, with or without a task: a `cancelled` failure, at once.
+        for url in ["http://127.0.0.1:\(p)/slow-headers?ms=5000", "http://b.fixture.test:\(p)/slow-headers?ms=5000"] {
+            let t0 = monotonicNanos()
+            let (o, _) = try await unawaited(url, cancelAfter: 0.2)
+            #expect(summary(o) == "cancelled 1", "\(url): \(summary(o))")
+            #expect(monotonicNanos() - t0 < 3_000_000_000, "\(url): not cancelled at once")
+        }
+    }
+
     /// curl's download buffer (allocated and freed per transfer in 7.88) comes from the
     /// hub thread's cache after the first transfer (`cspate_curl_global_init`), and bodies
     /// still arrive whole: several callbacks' worth each, digests as curl's own download.

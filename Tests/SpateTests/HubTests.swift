@@ -184,6 +184,52 @@ import Testing
 
     /// Seconds to nanoseconds and milliseconds saturate (absurd options, a server's
     /// Retry-After): never a trap, never a wrapped deadline. The resolver's channels are capped.
+    /// What a hub posts to another during one turn arrives after that turn, all of it, in
+    /// order, in one hand-over: the target never runs a part of it while the turn goes on,
+    /// and runs the whole batch in one turn of its own (one wake-up). Posted to itself, it
+    /// runs on its next turn.
+    @Test func postedWorkGoesOverAtTheEndOfTheTurnInOneBatch() throws {
+        let a = try Hub(name: "test-post-a")
+        let b = try Hub(name: "test-post-b")
+        defer { a.shutdown(); b.shutdown() }
+        final class Log: @unchecked Sendable {   // guarded by `lock`
+            let lock = NSLock()
+            var items: [Int] = []
+            var turns: [Int] = []   // b's turn (counted by a work item re-queued per turn) per item
+            func add(_ i: Int, turn: Int) { lock.lock(); items.append(i); turns.append(turn); lock.unlock() }
+            var snapshot: ([Int], [Int]) { lock.lock(); defer { lock.unlock() }; return (items, turns) }
+        }
+        let log = Log()
+        let turn = Counter()
+        // b's turn counter: a local execute runs once per turn, and re-queues itself.
+        let stop = Counter()
+        @Sendable func tick() {
+            turn.bump()
+            if stop.count == 0 { b.execute(tick) }
+        }
+        b.execute(tick)
+        let seenDuringTurn = Self.onHubWaiting(a) { () -> Int in
+            for i in 0..<50 { a.post(to: b) { log.add(i, turn: turn.count) } }
+            usleep(50_000)   // still a's turn: nothing may have gone over yet
+            return log.snapshot.0.count
+        }
+        #expect(seenDuringTurn == 0, "\(seenDuringTurn) posted items ran before the posting turn ended")
+        let deadline = Date().addingTimeInterval(5)
+        while log.snapshot.0.count < 50 && Date() < deadline { usleep(1000) }
+        stop.bump()
+        let (items, turns) = log.snapshot
+        #expect(items == Array(0..<50))
+        #expect(Set(turns).count == 1, "the batch ran over b's turns \(Set(turns).sorted())")
+        // Posted to itself: the next turn, not inline.
+        let ran = Counter()
+        let ranInline = Self.onHubWaiting(a) { () -> Bool in
+            a.post(to: a) { ran.bump() }
+            return ran.count > 0
+        }
+        #expect(!ranInline)
+        #expect(Self.onHubWaiting(a) { ran.count } == 1)
+    }
+
     @Test func durationConversionsSaturate() {
         #expect(nanoseconds(seconds: 1.5) == 1_500_000_000)
         #expect(nanoseconds(seconds: 0) == 0 && nanoseconds(seconds: -3) == 0 && nanoseconds(seconds: .nan) == 0)

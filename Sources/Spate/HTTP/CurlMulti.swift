@@ -46,26 +46,41 @@ final class CurlMulti: HubSource {
         cspate_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max(16, configuration.concurrency + configuration.concurrency / 4))
     }
 
-    /// Starts a transfer; its continuation is resumed once, on the hub, with the result.
-    func start(_ t: Transfer, _ continuation: CheckedContinuation<TransferResult, Never>) {
+    /// Starts a transfer; `completion` gets the result once, on the hub — never before this
+    /// returns (a caller may still be setting up what the completion uses).
+    func start(_ t: Transfer, _ completion: Transfer.Completion) {
         if case .cancelled = t.state {
             t.state = .finished
-            continuation.resume(returning: TransferResult(error: FetchError(.cancelled, "cancelled")))
+            later(completion, TransferResult(error: FetchError(.cancelled, "cancelled")))
             return
         }
         guard let multi else {
-            continuation.resume(returning: TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
+            later(completion, TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
             return
         }
         let h = idle.popLast() ?? newHandle()
         t.handle = h
-        t.state = .running(continuation)
+        t.state = .running(completion)
         configure(h, t)
         active[h] = t
         let rc = curl_multi_add_handle(multi, h)
         if rc != CURLM_OK {
-            finish(h, CURLE_FAILED_INIT)
+            if case .continuation = completion {
+                finish(h, CURLE_FAILED_INIT)
+            } else {
+                // (Unless cancelled meanwhile: then the handle may already serve another.)
+                let me = HubConfined((self, h, t))
+                hub.execute { if me.value.0.active[me.value.1] === me.value.2 { me.value.0.finish(me.value.1, CURLE_FAILED_INIT) } }
+            }
         }
+    }
+
+    /// A result known while starting: a continuation takes it at once (resuming only
+    /// schedules its task), a callback on the hub's next turn.
+    private func later(_ completion: Transfer.Completion, _ result: TransferResult) {
+        if case .continuation = completion { completion.resume(result); return }
+        let box = HubConfined((completion, result))
+        hub.execute { box.value.0.resume(box.value.1) }
     }
 
     /// Removes a running transfer (cancellation); it completes as `cancelled`.
@@ -81,7 +96,7 @@ final class CurlMulti: HubSource {
             }
             t.handle = nil
             t.state = .finished
-            c.resume(returning: TransferResult(error: FetchError(.cancelled, "cancelled")))
+            c.resume(TransferResult(error: FetchError(.cancelled, "cancelled")))
         case .cancelled, .finished:
             break
         }
@@ -252,7 +267,7 @@ final class CurlMulti: HubSource {
         recycle(h)
         if case let .running(c) = t.state {
             t.state = .finished
-            c.resume(returning: t.result)
+            c.resume(t.result)
         }
     }
 
@@ -268,7 +283,7 @@ final class CurlMulti: HubSource {
             t.handle = nil
             if case let .running(c) = t.state {
                 t.state = .finished
-                c.resume(returning: TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
+                c.resume(TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
             }
         }
         active.removeAll()
@@ -283,6 +298,12 @@ final class CurlMulti: HubSource {
 
 @available(*, unavailable)
 extension CurlMulti: Sendable {}
+
+/// Hub-confined values handed to ``Hub/execute(_:)`` on the hub itself (its next turn).
+private struct HubConfined<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
 
 /// `curl_global_init` once per process, before the first handle.
 enum CurlGlobal {

@@ -312,11 +312,64 @@ public actor Fetcher {
                     c.resume(returning: TransferResult(error: FetchError(.cancelled, "fetcher shut down")))
                     return
                 }
-                multi.start(t, c)
+                multi.start(t, .continuation(c))
             }
         } onCancel: {
             hub.execute { [self] in self.assumeIsolated { $0.multi?.cancel(t) } }
         }
+    }
+
+    // MARK: - Fetches nobody awaits
+
+    /// Fetches `url` and gives the outcome to `done`, on this hub. Without a task when the
+    /// fetch is one transfer that can start now: no retries configured (the crawler retries
+    /// itself), no redirect to follow, nothing to archive, the address known (a literal or
+    /// cached) and a slot free on the origin. Otherwise a task runs
+    /// ``fetch(_:saveName:overrides:)``. Either way the outcome is the same; `handle`
+    /// cancels it.
+    func fetch(_ url: FetchURL, overrides: FetchOverrides, handle: FetchHandle,
+               done: @escaping @Sendable (FetchOutcome) -> Void) {
+        let follows = overrides.followRedirects ?? configuration.followRedirects
+        if !follows, configuration.retries == 0, configuration.warc == nil, !handle.cancelled, let multi,
+           peers.share(of: url.origin, hub: index) > 0, let addresses = knownAddresses(url.host), takeSlotNow(url.origin) {
+            let request = request(url, addresses, method: configuration.method, body: configuration.body, savePath: nil,
+                                  consumer: overrides.consumer, maxBody: overrides.maxBody)
+            request.consumer?.begin()
+            let t = Transfer(request)
+            handle.transfer = t
+            handle.withoutTask = true
+            multi.start(t, .callback { [self] result in
+                let outcome = assumeIsolated { f in
+                    handle.transfer = nil
+                    f.releaseSlot(url.origin)
+                    // As fetchHop ends a try with no retry left; follow() ends a chain that does not follow.
+                    let chain = Chain(url, method: f.configuration.method, body: f.configuration.body, follow: false,
+                                      maxRedirects: 0)
+                    return f.follow(chain, Hop(result: result.error.map { .failure($0) } ?? .success(result), attempts: 1, dnsMs: 0))
+                }
+                done(outcome ?? FetchOutcome(result: .failure(FetchError(.cancelled, "cancelled")), status: nil, bytes: 0, attempts: 1))
+            })
+            return
+        }
+        handle.task = Task(executorPreference: hub.taskExecutor) { [self] in
+            done(await fetch(url, overrides: overrides))
+        }
+        if handle.cancelled { handle.task?.cancel() }
+    }
+
+    /// `host`'s addresses if known without waiting: a literal, or cached by the group.
+    private func knownAddresses(_ host: String) -> [String]? {
+        if Self.isLiteral(host) { return [host] }
+        if case let .success(list)? = peers.dns.cached(host, now: monotonicNanos()) { return list }
+        return nil
+    }
+
+    private static func isLiteral(_ host: String) -> Bool { IPAddress.isIPv4(host) || IPAddress.isIPv6(host) }
+
+    fileprivate func cancel(_ handle: FetchHandle) {
+        handle.cancelled = true
+        if let t = handle.transfer { multi?.cancel(t) }
+        handle.task?.cancel()
     }
 
     // MARK: - DNS, through c-ares, cached by TTL, one lookup per host at a time
@@ -324,7 +377,7 @@ public actor Fetcher {
     /// The addresses for `host`, and whether they came from the cache (or the host is a literal).
     /// The cache and the one-lookup-per-host rule are the group's (``SharedDNSCache``).
     private func resolve(_ host: String) async -> (Result<[String], FetchError>, Bool) {
-        if IPAddress.isIPv4(host) || IPAddress.isIPv6(host) { return (.success([host]), true) }
+        if Self.isLiteral(host) { return (.success([host]), true) }
         let dns = peers.dns
         switch dns.start(host, now: monotonicNanos()) {
         case let .hit(hit): return (hit, true)
@@ -399,6 +452,26 @@ public actor Fetcher {
     }
 }
 
+/// A fetch started by ``Fetcher/fetch(_:overrides:handle:done:)``, to cancel it. Its
+/// state is the fetcher's, touched only on the fetcher's hub (hence `@unchecked Sendable`).
+final class FetchHandle: @unchecked Sendable {
+    let fetcher: Fetcher
+    fileprivate var task: Task<Void, Never>? = nil
+    fileprivate var transfer: Transfer? = nil
+    fileprivate var cancelled = false
+    /// Whether the fetch went without a task (read once it is done).
+    fileprivate(set) var withoutTask = false
+
+    init(on fetcher: Fetcher) { self.fetcher = fetcher }
+
+    /// Ends the fetch early, from any thread: it completes with a `cancelled` failure.
+    func cancel() {
+        hub.execute { [self] in fetcher.assumeIsolated { $0.cancel(self) } }
+    }
+
+    private var hub: Hub { fetcher.hub }
+}
+
 /// Per-origin transfer slots (`--per-host`): a slow host never holds a slot another host
 /// could use, because each host has its own queue. Waiters are FIFO and cancellable.
 struct HostGate {
@@ -411,13 +484,17 @@ struct HostGate {
 extension Fetcher {
     /// Waits for a slot on `origin`; false when the job was cancelled while waiting.
     fileprivate func acquireSlot(_ origin: String) async -> Bool {
-        var gate = gates[origin] ?? HostGate(limit: peers.share(of: origin, hub: index))
-        if gate.active < gate.limit && gate.waiters.isEmpty {
-            gate.active += 1
-            gates[origin] = gate
-            return true
-        }
+        if takeSlotNow(origin) { return true }
         return await waitForSlot(origin)
+    }
+
+    /// Takes a slot on `origin` if one is free and nobody waits for it.
+    fileprivate func takeSlotNow(_ origin: String) -> Bool {
+        var gate = gates[origin] ?? HostGate(limit: peers.share(of: origin, hub: index))
+        guard gate.active < gate.limit && gate.waiters.isEmpty else { return false }
+        gate.active += 1
+        gates[origin] = gate
+        return true
     }
 
     /// The host is at its limit: queue for a slot (out of line, as `resolve`'s slow paths).
@@ -431,13 +508,11 @@ extension Fetcher {
                 // The actor may have run other work since the check above: a slot freed
                 // meanwhile must be taken now, or this waiter would wait for a release that
                 // never comes.
-                var gate = gates[origin] ?? HostGate(limit: peers.share(of: origin, hub: index))
-                if gate.active < gate.limit && gate.waiters.isEmpty {
-                    gate.active += 1
-                    gates[origin] = gate
+                if takeSlotNow(origin) {
                     c.resume(returning: true)
                     return
                 }
+                var gate = gates[origin] ?? HostGate(limit: peers.share(of: origin, hub: index))
                 gate.waiters.append((id, c))
                 gates[origin] = gate
             }

@@ -195,6 +195,11 @@ final class SharedDNSCache: Sendable {
         }
     }
 
+    /// The cached answer for `host`, if any (no lookup is started).
+    func cached(_ host: String, now: UInt64) -> Result<[String], FetchError>? {
+        state.withLock { $0.lookup(host, now: now) }
+    }
+
     /// A number for ``wait(_:id:_:)`` and ``cancel(_:id:)``.
     func newWaiterID() -> Int { ids.add(1, ordering: .relaxed).newValue }
 

@@ -88,9 +88,23 @@ final class TransferResult: @unchecked Sendable {
 final class Transfer: @unchecked Sendable {
     enum State {
         case idle
-        case running(CheckedContinuation<TransferResult, Never>)
+        case running(Completion)
         case cancelled
         case finished
+    }
+
+    /// Who gets the result: a task waiting in ``Fetcher``'s `transfer`, or a callback on
+    /// the hub (a fetch that needed no task: ``Fetcher/fetch(_:overrides:handle:done:)``).
+    enum Completion {
+        case continuation(CheckedContinuation<TransferResult, Never>)
+        case callback((TransferResult) -> Void)
+
+        func resume(_ result: TransferResult) {
+            switch self {
+            case let .continuation(c): c.resume(returning: result)
+            case let .callback(f): f(result)
+            }
+        }
     }
 
     let request: TransferRequest

@@ -72,6 +72,8 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
     /// Set when the hub itself queued work during this turn: the next `epoll_wait` must
     /// not block (no eventfd write is needed for work the hub queues for itself).
     private var queuedLocally = false
+    /// Work ``post(to:_:)`` queued for other hubs this turn, by target.
+    private var outbox: [(hub: Hub, work: [@Sendable () -> Void])] = []
     private var registrations: [Int32: Registration] = [:]
     private var nextGeneration: UInt32 = 1
     private var timers = TimerHeap()
@@ -143,6 +145,35 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
         }
         let signal = inbox.withLock { state -> Bool in
             state.work.append(work)
+            return Hub.markWake(&state)
+        }
+        if signal { _ = cspate_eventfd_signal(wakeFD) }
+    }
+
+    /// Runs `work` on `target`'s thread, like `target.execute(work)`, but batched: what
+    /// this hub posts to `target` during one turn goes over at the end of the turn, in one
+    /// hand-over with at most one wake-up. Call it on this hub. (Handed over one by one, a
+    /// crawl's pages and their completions woke the other hub once or more per page.)
+    public func post(to target: Hub, _ work: @escaping @Sendable () -> Void) {
+        assert(isOnHub, "post(to:) is called on the posting hub")
+        if target === self { execute(work); return }
+        if let i = outbox.firstIndex(where: { $0.hub === target }) {
+            outbox[i].work.append(work)
+        } else {
+            outbox.append((target, [work]))
+        }
+    }
+
+    private func flushOutbox() {
+        guard !outbox.isEmpty else { return }
+        let batches = outbox
+        outbox.removeAll(keepingCapacity: true)
+        for (target, work) in batches { target.execute(batch: work) }
+    }
+
+    private func execute(batch: [@Sendable () -> Void]) {
+        let signal = inbox.withLock { state -> Bool in
+            state.work.append(contentsOf: batch)
             return Hub.markWake(&state)
         }
         if signal { _ = cspate_eventfd_signal(wakeFD) }
@@ -362,6 +393,7 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
             jobs.removeAll(keepingCapacity: true)
             for job in taskJobs { job.runSynchronously(on: taskExecutor) }
             taskJobs.removeAll(keepingCapacity: true)
+            flushOutbox()
             if stopping { break }
 
             // 2. The earliest deadline, rounded up to the next millisecond so that we
@@ -413,6 +445,7 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
                 for action in timers.popDue(now: after) { action() }
             }
             for source in sources { source.tick(now: after) }
+            flushOutbox()
         }
 
         // Orderly shutdown, still on the hub: sources first (they may unwatch fds and
@@ -432,6 +465,7 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
             for job in lateJobs { job.runSynchronously(isolatedTo: executor, taskExecutor: taskExecutor) }
             for job in lateTaskJobs { job.runSynchronously(on: taskExecutor) }
         }
+        flushOutbox()
         for fd in registrations.keys { _ = cspate_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0) }
         registrations.removeAll()
         finished.signal()
