@@ -44,7 +44,7 @@ import Testing
     // MARK: frontier
 
     static func entry(_ job: Int, _ u: String, depth: Int = 0, robots: Bool = false) throws -> FrontierEntry {
-        var e = FrontierEntry(job: job, url: try url(u), depth: depth, parent: nil, via: Discovery(.link), canonical: u, input: u)
+        let e = FrontierEntry(job: job, url: try url(u), depth: depth, parent: nil, via: Discovery(.link), canonical: u, input: u)
         e.isRobots = robots
         return e
     }

@@ -161,6 +161,16 @@ import Testing
     /// literal or cached, a free slot on the origin, no retries, no redirect to follow), in a
     /// task otherwise (a name not looked up yet, a busy origin, redirects followed) — and
     /// its handle cancels it either way.
+    /// A handle that passes the outcome on.
+    final class Handing: FetchHandle, @unchecked Sendable {
+        let onDone: @Sendable (FetchOutcome) -> Void
+        init(on fetcher: Fetcher, _ onDone: @escaping @Sendable (FetchOutcome) -> Void) {
+            self.onDone = onDone
+            super.init(on: fetcher)
+        }
+        override func finished(_ outcome: FetchOutcome) { onDone(outcome) }
+    }
+
     @Test func aFetchNobodyAwaitsEndsAsTheAwaitedOneDoes() async throws {
         let s = try await Setup.make { $0.retries = 0; $0.perHost = 1 }
         defer { s.close() }
@@ -180,17 +190,18 @@ import Testing
         }
         func unawaited(_ text: String, follow: Bool = false, cancelAfter: Double? = nil) async throws -> (FetchOutcome, Bool) {
             let url = try FetchURL.parse(text).get()
-            let handle = FetchHandle(on: s.fetcher)
             var overrides = FetchOverrides()
             overrides.followRedirects = follow
             let options = overrides
+            final class Box: @unchecked Sendable { var handle: Handing? }   // set before the fetch starts
+            let box = Box()
             let outcome: FetchOutcome = await withCheckedContinuation { c in
-                s.hub.execute {
-                    s.fetcher.assumeIsolated { $0.fetch(url, overrides: options, handle: handle, done: { c.resume(returning: $0) }) }
-                }
+                let handle = Handing(on: s.fetcher) { c.resume(returning: $0) }
+                box.handle = handle
+                s.hub.execute { s.fetcher.assumeIsolated { $0.fetch(url, overrides: options, handle: handle) } }
                 if let d = cancelAfter { s.hub.schedule(afterNanos: nanoseconds(seconds: d)) { handle.cancel() } }
             }
-            return (outcome, handle.withoutTask)
+            return (outcome, box.handle!.withoutTask)
         }
         func awaited(_ text: String, follow: Bool = false) async throws -> FetchOutcome {
             var overrides = FetchOverrides()
@@ -216,21 +227,23 @@ import Testing
         // A busy origin (--per-host 1): of two started in one turn of the hub, the second
         // waits for the slot in a task, then completes.
         let urls = try ["http://127.0.0.1:\(p)/slow-headers?ms=300", "http://127.0.0.1:\(p)/status/200"].map { try FetchURL.parse($0).get() }
-        let handles = urls.map { _ in FetchHandle(on: s.fetcher) }
+        final class Results: @unchecked Sendable { var list: [FetchOutcome] = []; var handles: [Handing] = [] }   // on the hub only
+        let results = Results()
         let both: [FetchOutcome] = await withCheckedContinuation { c in
-            final class Results: @unchecked Sendable { var list: [FetchOutcome] = [] }   // on the hub only
-            let results = Results()
             s.hub.execute {
                 s.fetcher.assumeIsolated { f in
-                    for (url, handle) in zip(urls, handles) {
-                        f.fetch(url, overrides: FetchOverrides(), handle: handle) { o in
+                    for url in urls {
+                        let handle = Handing(on: s.fetcher) { o in
                             results.list.append(o)
                             if results.list.count == 2 { c.resume(returning: results.list) }
                         }
+                        results.handles.append(handle)
+                        f.fetch(url, overrides: FetchOverrides(), handle: handle)
                     }
                 }
             }
         }
+        let handles = results.handles
         #expect(both.map(\.status) == [200, 200], "the status/200 one waited for the slow one's slot")
         #expect(handles.map(\.withoutTask) == [true, false])
         // Cancelled through the handle, with or without a task: a `cancelled` failure, at once.

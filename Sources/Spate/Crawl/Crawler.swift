@@ -40,7 +40,7 @@ public actor Crawler {
     private struct Running {
         var entry: FrontierEntry
         var host: HostState
-        var fetch: FetchHandle?
+        var fetch: PageFetch?
         var startedAt: UInt64
         var robots: JSONValue
         var timer: HubTimer?
@@ -212,7 +212,7 @@ public actor Crawler {
         if stopped != nil && (state != nil || !feed.drains) { return }
         let job = nextJob
         nextJob += 1
-        var placeholder = FrontierEntry(job: job, url: CrawlURL.placeholder, depth: 0, parent: nil, via: Discovery(.seed),
+        let placeholder = FrontierEntry(job: job, url: CrawlURL.placeholder, depth: 0, parent: nil, via: Discovery(.seed),
                                         canonical: "", input: line.text, source: line)
         count { $0.jobs += 1 }
         if stopped != nil {
@@ -315,7 +315,7 @@ public actor Crawler {
         let job = nextJob
         nextJob += 1
         count { $0.jobs += 1 }
-        var e = FrontierEntry(job: job, url: robotsURL, depth: 0, parent: nil, via: Discovery(.robots),
+        let e = FrontierEntry(job: job, url: robotsURL, depth: 0, parent: nil, via: Discovery(.robots),
                               canonical: canonicalKey(robotsURL), input: robotsURL.display)
         e.isRobots = true
         journalAdmit(e, fingerprint: nil)
@@ -429,23 +429,15 @@ public actor Crawler {
         var running = Running(entry: entry, host: host, fetch: nil, startedAt: now, robots: lastDecision, timer: nil)
         running.hubIndex = pickHub(host, origin: url.origin)
         let fetcher = fetchers.fetchers[running.hubIndex]
-        let handle = FetchHandle(on: fetcher)
-        running.fetch = handle
+        let page = PageFetch(on: fetcher, crawler: self, job: job, reader: reader, collector: collector, sitemap: sitemap)
+        running.fetch = page
         // Inflight before the fetch starts: on this hub it may complete before `start` returns.
         inflight[job] = running
-        let home = hub, away = fetcher.hub
-        let done: @Sendable (FetchOutcome) -> Void = { [self] outcome in
-            // On the fetcher's hub, in the middle of its socket events: the page is finished
-            // (and the next ones started) at the crawler hub's next turn, together with the
-            // others that completed meanwhile — so that their requests go out in one burst
-            // (started one by one, each woke the server for one request: +25 % CPU, mostly nginx's).
-            away.post(to: home) { self.assumeIsolated { $0.finished(job, outcome, reader, collector, sitemap) } }
-        }
-        let options = overrides
-        if away === home {
-            fetcher.assumeIsolated { $0.fetch(url, overrides: options, handle: handle, done: done) }
+        if fetcher.hub === hub {
+            fetcher.assumeIsolated { $0.fetch(url, overrides: overrides, handle: page) }
         } else {
-            home.post(to: away) { fetcher.assumeIsolated { $0.fetch(url, overrides: options, handle: handle, done: done) } }
+            let options = overrides
+            hub.post(to: fetcher.hub) { fetcher.assumeIsolated { $0.fetch(url, overrides: options, handle: page) } }
         }
         if let jt = configuration.jobTimeout {
             inflight[job]?.timer = hub.schedule(afterNanos: nanoseconds(seconds: jt)) { [self] in
@@ -477,14 +469,15 @@ public actor Crawler {
 
     // MARK: - Completion
 
-    private func finished(_ job: Int, _ outcome: FetchOutcome, _ reader: PageReader?, _ collector: BodyCollector?,
-                          _ sitemap: SitemapConsumer?) {
-        guard let run = inflight.removeValue(forKey: job) else { return }   // written at a stop
+    /// A page's fetch is over (on the crawler's hub).
+    fileprivate func finished(_ page: PageFetch, _ outcome: FetchOutcome) {
+        let reader = page.reader, collector = page.collector, sitemap = page.sitemap
+        guard let run = inflight.removeValue(forKey: page.job) else { return }   // written at a stop
         if let t = run.timer { hub.cancel(t) }
         let now = monotonicNanos()
         let host = run.host
         if run.hubIndex < host.hubActive.count { host.hubActive[run.hubIndex] -= 1 }
-        var entry = run.entry
+        let entry = run.entry
         let elapsed = Double(now - run.startedAt) / 1e6
         defer {
             frontier.release(host, now: now)
@@ -639,7 +632,7 @@ public actor Crawler {
             let job = nextJob
             nextJob += 1
             count { $0.jobs += 1 }
-            var e = FrontierEntry(job: job, url: url, depth: 0, parent: nil, via: Discovery(.seed), canonical: canonical, input: raw)
+            let e = FrontierEntry(job: job, url: url, depth: 0, parent: nil, via: Discovery(.seed), canonical: canonical, input: raw)
             e.isSitemap = true
             journalAdmit(e, fingerprint: fingerprint)
             enqueue(e)
@@ -803,7 +796,7 @@ public actor Crawler {
         let job = nextJob
         nextJob += 1
         count { $0.jobs += 1 }
-        var entry = FrontierEntry(job: job, url: url, depth: depth, parent: parent.url.display, via: via,
+        let entry = FrontierEntry(job: job, url: url, depth: depth, parent: parent.url.display, via: via,
                                   canonical: canonical, input: display)
         entry.isSitemap = sitemap
         journalAdmit(entry, fingerprint: fingerprint)
@@ -949,7 +942,7 @@ public actor Crawler {
         var entries: [FrontierEntry] = []
         for a in r.pending {
             count { $0.jobs += 1 }
-            var e = FrontierEntry(job: a.job, url: CrawlURL.placeholder, depth: a.depth, parent: a.parent,
+            let e = FrontierEntry(job: a.job, url: CrawlURL.placeholder, depth: a.depth, parent: a.parent,
                                   via: Discovery(a.via, tag: a.tag, attribute: a.attribute), canonical: a.canonical, input: a.input,
                                   source: a.seedIndex.map { InputLine(text: a.input, file: a.file ?? "-", line: a.line ?? 0, job: $0) })
             e.isRobots = a.isRobots
@@ -1026,6 +1019,33 @@ extension Crawler: RunProgress {
     public nonisolated var readToEnd: Bool { feed.readToEnd }
     public nonisolated var readError: String? { feed.readError }
     public nonisolated func flush() { sink.flush(wait: false) }
+}
+
+/// One page's fetch, from the crawler's point of view: what reads its body, and the way
+/// back to the crawler's hub.
+private final class PageFetch: FetchHandle, @unchecked Sendable {
+    let crawler: Crawler
+    let job: Int
+    let reader: PageReader?
+    let collector: BodyCollector?
+    let sitemap: SitemapConsumer?
+
+    init(on fetcher: Fetcher, crawler: Crawler, job: Int, reader: PageReader?, collector: BodyCollector?, sitemap: SitemapConsumer?) {
+        self.crawler = crawler
+        self.job = job
+        self.reader = reader
+        self.collector = collector
+        self.sitemap = sitemap
+        super.init(on: fetcher)
+    }
+
+    /// On the fetcher's hub, in the middle of its socket events: the page is finished (and
+    /// the next ones started) at the crawler hub's next turn, together with the others that
+    /// completed meanwhile, so that their requests go out in one burst. (Finished inline,
+    /// one by one, each request woke the server for itself: +25 % CPU, nginx's too.)
+    override func finished(_ outcome: FetchOutcome) {
+        fetcher.hub.post(to: crawler.hub) { [self] in crawler.assumeIsolated { $0.finished(self, outcome) } }
+    }
 }
 
 /// Lets the record sink's error callback reach the crawler created after it.

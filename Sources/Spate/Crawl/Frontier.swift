@@ -17,7 +17,12 @@ public struct Discovery: Sendable {
 
 /// One admitted URL waiting for (or being given) its fetch. It already has its job number:
 /// it will get exactly one record.
-struct FrontierEntry {
+///
+/// A class: an entry moves through the frontier's queues, the running set and the record
+/// code, and as a struct (~200 bytes, nine references) each move copied and retained all
+/// of it. One owner at a time: the crawler changes an entry only while it holds it alone
+/// (a new one, or a finished one it queues again).
+final class FrontierEntry {
     var job: Int
     var url: CrawlURL
     var depth: Int
@@ -35,6 +40,18 @@ struct FrontierEntry {
     /// A sitemap (from robots.txt, `--sitemap`, or a sitemap index): its entries are
     /// admitted like links when it arrives.
     var isSitemap = false
+
+    init(job: Int, url: CrawlURL, depth: Int, parent: String?, via: Discovery, canonical: String, input: String,
+         source: InputLine? = nil) {
+        self.job = job
+        self.url = url
+        self.depth = depth
+        self.parent = parent
+        self.via = via
+        self.canonical = canonical
+        self.input = input
+        self.source = source
+    }
 }
 
 /// What the crawler knows about a host's robots.txt.

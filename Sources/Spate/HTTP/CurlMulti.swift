@@ -76,7 +76,7 @@ final class CurlMulti: HubSource {
     }
 
     /// A result known while starting: a continuation takes it at once (resuming only
-    /// schedules its task), a callback on the hub's next turn.
+    /// schedules its task), a fetch handle on the hub's next turn.
     private func later(_ completion: Transfer.Completion, _ result: TransferResult) {
         if case .continuation = completion { completion.resume(result); return }
         let box = HubConfined((completion, result))

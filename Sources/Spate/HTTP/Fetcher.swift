@@ -321,14 +321,13 @@ public actor Fetcher {
 
     // MARK: - Fetches nobody awaits
 
-    /// Fetches `url` and gives the outcome to `done`, on this hub. Without a task when the
-    /// fetch is one transfer that can start now: no retries configured (the crawler retries
-    /// itself), no redirect to follow, nothing to archive, the address known (a literal or
-    /// cached) and a slot free on the origin. Otherwise a task runs
-    /// ``fetch(_:saveName:overrides:)``. Either way the outcome is the same; `handle`
-    /// cancels it.
-    func fetch(_ url: FetchURL, overrides: FetchOverrides, handle: FetchHandle,
-               done: @escaping @Sendable (FetchOutcome) -> Void) {
+    /// Fetches `url` and gives the outcome to `handle` (``FetchHandle/finished(_:)``), on
+    /// this hub. Without a task when the fetch is one transfer that can start now: no
+    /// retries configured (the crawler retries itself), no redirect to follow, nothing to
+    /// archive, the address known (a literal or cached) and a slot free on the origin.
+    /// Otherwise a task runs ``fetch(_:saveName:overrides:)``. Either way the outcome is the
+    /// same, and `handle` cancels it.
+    func fetch(_ url: FetchURL, overrides: FetchOverrides, handle: FetchHandle) {
         let follows = overrides.followRedirects ?? configuration.followRedirects
         if !follows, configuration.retries == 0, configuration.warc == nil, !handle.cancelled, let multi,
            peers.share(of: url.origin, hub: index) > 0, let addresses = knownAddresses(url.host), takeSlotNow(url.origin) {
@@ -338,23 +337,26 @@ public actor Fetcher {
             let t = Transfer(request)
             handle.transfer = t
             handle.withoutTask = true
-            multi.start(t, .callback { [self] result in
-                let outcome = assumeIsolated { f in
-                    handle.transfer = nil
-                    f.releaseSlot(url.origin)
-                    // As fetchHop ends a try with no retry left; follow() ends a chain that does not follow.
-                    let chain = Chain(url, method: f.configuration.method, body: f.configuration.body, follow: false,
-                                      maxRedirects: 0)
-                    return f.follow(chain, Hop(result: result.error.map { .failure($0) } ?? .success(result), attempts: 1, dnsMs: 0))
-                }
-                done(outcome ?? FetchOutcome(result: .failure(FetchError(.cancelled, "cancelled")), status: nil, bytes: 0, attempts: 1))
-            })
+            multi.start(t, .handle(handle))
             return
         }
         handle.task = Task(executorPreference: hub.taskExecutor) { [self] in
-            done(await fetch(url, overrides: overrides))
+            handle.finished(await fetch(url, overrides: overrides))
         }
         if handle.cancelled { handle.task?.cancel() }
+    }
+
+    /// The transfer of a fetch started without a task is over.
+    fileprivate func transferred(_ handle: FetchHandle, _ result: TransferResult) {
+        guard let t = handle.transfer else { return }
+        handle.transfer = nil
+        let url = t.request.url
+        releaseSlot(url.origin)
+        // As fetchHop ends a try with no retry left, and follow() a chain that does not follow.
+        let chain = Chain(url, method: configuration.method, body: configuration.body, follow: false, maxRedirects: 0)
+        let hop = Hop(result: result.error.map { .failure($0) } ?? .success(result), attempts: 1, dnsMs: 0)
+        handle.finished(follow(chain, hop) ?? FetchOutcome(result: .failure(FetchError(.cancelled, "cancelled")), status: nil,
+                                                           bytes: 0, attempts: 1))
     }
 
     /// `host`'s addresses if known without waiting: a literal, or cached by the group.
@@ -452,9 +454,10 @@ public actor Fetcher {
     }
 }
 
-/// A fetch started by ``Fetcher/fetch(_:overrides:handle:done:)``, to cancel it. Its
-/// state is the fetcher's, touched only on the fetcher's hub (hence `@unchecked Sendable`).
-final class FetchHandle: @unchecked Sendable {
+/// A fetch started by ``Fetcher/fetch(_:overrides:handle:)``: it gets the outcome and
+/// cancels the fetch. Its state is the fetcher's, touched only on the fetcher's hub (hence
+/// `@unchecked Sendable`).
+class FetchHandle: @unchecked Sendable {
     let fetcher: Fetcher
     fileprivate var task: Task<Void, Never>? = nil
     fileprivate var transfer: Transfer? = nil
@@ -464,9 +467,17 @@ final class FetchHandle: @unchecked Sendable {
 
     init(on fetcher: Fetcher) { self.fetcher = fetcher }
 
+    /// The fetch's outcome, once, on the fetcher's hub (a subclass takes it from here).
+    func finished(_ outcome: FetchOutcome) {}
+
     /// Ends the fetch early, from any thread: it completes with a `cancelled` failure.
-    func cancel() {
+    final func cancel() {
         hub.execute { [self] in fetcher.assumeIsolated { $0.cancel(self) } }
+    }
+
+    /// From ``Transfer/Completion``, on the hub.
+    final func transferred(_ result: TransferResult) {
+        fetcher.assumeIsolated { $0.transferred(self, result) }
     }
 
     private var hub: Hub { fetcher.hub }

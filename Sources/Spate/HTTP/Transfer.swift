@@ -93,16 +93,16 @@ final class Transfer: @unchecked Sendable {
         case finished
     }
 
-    /// Who gets the result: a task waiting in ``Fetcher``'s `transfer`, or a callback on
-    /// the hub (a fetch that needed no task: ``Fetcher/fetch(_:overrides:handle:done:)``).
+    /// Who gets the result: a task waiting in ``Fetcher``'s `transfer`, or, on the hub, the
+    /// handle of a fetch that needed no task (``Fetcher/fetch(_:overrides:handle:)``).
     enum Completion {
         case continuation(CheckedContinuation<TransferResult, Never>)
-        case callback((TransferResult) -> Void)
+        case handle(FetchHandle)
 
         func resume(_ result: TransferResult) {
             switch self {
             case let .continuation(c): c.resume(returning: result)
-            case let .callback(f): f(result)
+            case let .handle(h): h.transferred(result)
             }
         }
     }
