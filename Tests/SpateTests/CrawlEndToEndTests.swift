@@ -660,6 +660,28 @@ import Testing
         #expect(run.result.seconds >= Double(30 / c.perHost) * 0.2 * 0.9, "\(run.result.seconds) s")
     }
 
+    /// `--job-timeout` ends a page's fetch where it is (on either hub, fetched with or without
+    /// a task): the record says `job_timeout`, and the crawl does not wait for the server.
+    @Test(arguments: [1, 2])
+    func jobTimeoutEndsSlowPages(_ hubs: Int) async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let run = try await f.crawl([f.url("slow", "/")], ["--job-timeout", "0.1", "--per-host", "30", "-c", "50", "--hubs", "\(hubs)"])
+        #expect(run.result.exited, "\(run.describe)")
+        Self.checkInvariants(run)
+        let slow = (0..<30).map { f.url("slow", "/s/\($0).html") }
+        for url in slow {
+            let r = run.record(url)
+            #expect(r?["ready"] as? Bool == true && r?["successful"] as? Bool == false, "\(url): \(String(describing: r))")
+            #expect((r?["exception"] as? Record)?["type"] as? String == "job_timeout", "\(url): \(String(describing: r))")
+            // The server answers after 200 ms: a page let run to its answer took longer.
+            #expect((CrawlEndToEndTests.number(r?["elapsed_ms"]) ?? 1e9) < 199, "\(url): \(String(describing: r))")
+        }
+        #expect(run.record(f.url("slow", "/"))?["successful"] as? Bool == true, "\(run.describe)")
+        // All 30 in flight at once, each given up after 0.1 s of the server's 0.2 s.
+        #expect(run.result.seconds < 5, "\(run.result.seconds) s")
+    }
+
     @Test func delaySpacesRequestStarts() async throws {
         let f = try Fixtures()
         defer { f.stop() }
