@@ -18,7 +18,7 @@ import Testing
     static let sites = [
         "basic", "other", "robots-rules", "robots-404", "robots-500", "robots-slow", "robots-redirect",
         "robots-toomany", "robots-delay", "calendar", "session", "repeat", "farm", "slow", "ratelimited",
-        "big", "dead", "sitemap", "sitemap-big",
+        "big", "dead", "sitemap", "sitemap-big", "nofollow-seen",
     ]
 
     // MARK: - Fixtures and runs
@@ -680,6 +680,22 @@ import Testing
         #expect(run.record(f.url("slow", "/"))?["successful"] as? Bool == true, "\(run.describe)")
         // All 30 in flight at once, each given up after 0.1 s of the server's 0.2 s.
         #expect(run.result.seconds < 5, "\(run.result.seconds) s")
+    }
+
+    /// A nofollow link is "nofollow" in the summary even when its target was admitted
+    /// already (the check comes before the seen-set's, for a link's own rel and for a page's
+    /// meta robots alike), and `--follow-nofollow` makes the same links "seen".
+    @Test func nofollowLinksToSeenPagesCountAsNofollow() async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let run = try await f.crawl([f.url("nofollow-seen", "/")])
+        #expect(run.result.exited && run.result.status == 0, "\(run.describe)")
+        #expect(Set(run.paths("nofollow-seen")) == ["/robots.txt", "/", "/a.html", "/b.html", "/c.html"], "\(run.describe)")
+        #expect(run.notFollowed["nofollow"] == 4, "\(run.notFollowed)")
+        #expect(run.notFollowed["seen"] == nil, "\(run.notFollowed)")
+        let following = try await f.crawl([f.url("nofollow-seen", "/")], ["--follow-nofollow"])
+        #expect(following.notFollowed["nofollow"] == nil, "\(following.notFollowed)")
+        #expect(following.notFollowed["seen"] == 4, "\(following.notFollowed)")
     }
 
     @Test func delaySpacesRequestStarts() async throws {

@@ -161,4 +161,8 @@ CURLcode cspate_curl_global_init(long flags);
 /// from its cache (0 for sizes it does not keep; for tests).
 unsigned long cspate_curl_cache_hits(size_t request);
 
+// ---- Cache hints ---------------------------------------------------------------------
+/// Asks the CPU to start loading `p`'s cache line (the seen-set's slots: one miss a link).
+static inline void cspate_prefetch(const void *p) { __builtin_prefetch(p); }
+
 #endif

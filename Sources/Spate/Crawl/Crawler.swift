@@ -713,11 +713,19 @@ public actor Crawler {
             let baseInScope = scope.inScope(base)   // once per page, not per link
             total += page.total
             if page.total > page.links.count { drops["guard:outlinks", default: 0] += page.total - page.links.count }
+            // The plain links' seen-set probes first, their memory asked for all at once.
+            let plainOK = plainLinksDecidable(depth: entry.depth + 1, baseInScope: baseInScope)
+            plainProbes.removeAll(keepingCapacity: true)
             for link in page.links {
+                let probe = plainOK && (followsLinks || !(nofollowPage || link.nofollow)) ? plainProbe(link.url, base: base) : nil
+                if let probe { seen.prefetch(probe.fingerprint) }
+                plainProbes.append(probe)
+            }
+            for (i, link) in page.links.enumerated() {
                 let nofollow = nofollowPage || link.nofollow
                 let r = consider(link.url, base: base, depth: entry.depth + 1, parent: entry,
                                  via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops,
-                                 baseInScope: baseInScope)
+                                 probe: plainProbes[i])
                 if r.inScope { inScope += 1 }
                 if r.status == "new" { new += 1 }
                 if configuration.recordLinks {
@@ -739,6 +747,14 @@ public actor Crawler {
         return fields
     }
 
+    private struct PlainLink {
+        var fingerprint: UInt64
+        var displayCount: Int
+        var slashes: Int
+    }
+    /// ``plainProbe(_:base:)`` of each link of the page at hand (reused).
+    private var plainProbes: [PlainLink?] = []
+
     private struct LinkFate {
         var status: String
         var url: CrawlURL?
@@ -757,11 +773,13 @@ public actor Crawler {
     }
 
     /// Decides a link's fate and admits it when it is new, in scope and within limits.
+    /// `probe`: the link's ``plainProbe(_:base:)``, when the caller made it.
     private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool,
-                          drops: inout [String: Int], sitemap: Bool = false, baseInScope: Bool? = nil) -> LinkFate {
-        if let seen = alreadySeen(raw, base: base, depth: depth, nofollow: nofollow, baseInScope: baseInScope) {
+                          drops: inout [String: Int], sitemap: Bool = false, probe: PlainLink? = nil) -> LinkFate {
+        if let probe, probe.displayCount <= configuration.maxURLLength, probe.slashes <= configuration.maxRepeatedSegments,
+           seen.contains(probe.fingerprint) {
             drops["seen", default: 0] += 1
-            return seen
+            return LinkFate(status: "seen", url: nil, inScope: true)
         }
         let url: CrawlURL
         switch CrawlURL.parse(raw, base: base) {
@@ -807,17 +825,27 @@ public actor Crawler {
     /// Most links on a page were seen before. For a plain same-origin path, with nothing
     /// that could decide otherwise first (patterns, nofollow, depth, a trap guard, `--links`
     /// output, prefix scope), the fingerprint is computed without parsing: a seen link ends
-    /// here, exactly as ``consider`` would have ended it, with no allocation. Anything else
-    /// (and every new link) goes the full way.
-    private func alreadySeen(_ raw: String, base: CrawlURL, depth: Int, nofollow: Bool, baseInScope: Bool?) -> LinkFate? {
-        guard !configuration.recordLinks, !scope.hasPatterns, scope.kind != .prefix,
-              !(nofollow && !configuration.followNofollow), configuration.maxDepth.map({ depth <= $0 }) ?? true,
-              baseInScope ?? scope.inScope(base) else { return nil }
+    /// there, exactly as ``consider`` would have ended it, with no allocation. Anything else
+    /// (and every new link) goes the full way. Whether a page's links at `depth` may be
+    /// decided so (nofollow aside, which is per link: ``followsLinks``):
+    private func plainLinksDecidable(depth: Int, baseInScope: Bool) -> Bool {
+        !configuration.recordLinks && !scope.hasPatterns && scope.kind != .prefix
+            && (configuration.maxDepth.map { depth <= $0 } ?? true) && baseInScope
+    }
+
+    /// Whether nofollow links are followed anyway (`--follow-nofollow`).
+    private var followsLinks: Bool { configuration.followNofollow }
+
+    /// A plain same-origin link's fingerprint (see ``plainLinksDecidable(depth:baseInScope:)``),
+    /// nil for any other link.
+    private func plainProbe(_ raw: String, base: CrawlURL) -> PlainLink? {
         var text = raw
-        let plain = text.withUTF8 { base.plainPathLink($0, scratch: &linkScratch) }
-        guard let plain, plain.displayCount <= configuration.maxURLLength, plain.slashes <= configuration.maxRepeatedSegments,
-              seen.contains(plain.fingerprint) else { return nil }
-        return LinkFate(status: "seen", url: nil, inScope: true)
+        var scratch = [UInt8]()
+        swap(&scratch, &linkScratch)   // the closure below touches no actor state
+        defer { swap(&scratch, &linkScratch) }
+        return text.withUTF8 { bytes in
+            base.plainPathLink(bytes, scratch: &scratch).map { PlainLink(fingerprint: $0.fingerprint, displayCount: $0.displayCount, slashes: $0.slashes) }
+        }
     }
 
     // MARK: - Records

@@ -1,3 +1,4 @@
+import CSpate
 import Glibc
 
 /// 64-bit URL fingerprints and the compact seen-set built on them.
@@ -80,6 +81,8 @@ public protocol SeenSet: AnyObject {
     /// Adds `fingerprint`; true when it was not there before.
     func insert(_ fingerprint: UInt64) -> Bool
     func contains(_ fingerprint: UInt64) -> Bool
+    /// A hint that `contains(fingerprint)` comes soon (the set may start loading its memory).
+    func prefetch(_ fingerprint: UInt64)
     var count: Int { get }
 }
 
@@ -125,6 +128,14 @@ public final class FingerprintSet: SeenSet {
             if s == f { return false }
             i = (i + 1) & (capacity - 1)
         }
+    }
+
+    /// Starts loading the slot where `contains(fingerprint)` begins: a page's links are
+    /// looked up one after the other, each slot a likely cache miss in a table of megabytes;
+    /// asked for all of them first, the misses overlap.
+    public func prefetch(_ fingerprint: UInt64) {
+        let f = fingerprint == 0 ? 1 : fingerprint
+        cspate_prefetch(slots + (Int(truncatingIfNeeded: f) & (capacity - 1)))
     }
 
     public func contains(_ fingerprint: UInt64) -> Bool {

@@ -113,6 +113,9 @@ repeat        / links /r/; /r/S1/.../Sk/ (segments a|b) whose last segment is s 
               ../s/t/ (the same URL), t = b after a, else a: /r/ /r/a/ /r/a/b/ /r/a/b/a/ ... forever
 farm          / links /farm/0.html ... /farm/2999.html (3000 links, in order); those are leaves
 slow          / links /s/0.html ... /s/29.html; each answers after 200 ms (leaves)
+nofollow-seen / links /a.html, /b.html, /c.html; /a.html links / and /b.html with rel="nofollow";
+              /c.html has <meta name="robots" content="nofollow"> and links / and /a.html; /b.html leaf
+              (every nofollow link points to a page already admitted: it is "nofollow", not "seen")
 ratelimited   / links /p1.html /p2.html /p3.html; the first /p1.html (since /__reset) gets
               429 with Retry-After: 1, later ones 200
 big           / links /n/000.html; /n/III.html (000..499) links /n/((I+1)%500) then
@@ -1218,6 +1221,19 @@ class CrawlSite:
             self.leaf()
             return
         self.not_found()
+
+    def s_nofollow_seen(self):
+        p = self.path
+        if p == "/":
+            self.page("nofollow-seen home", link_list(["/a.html", "/b.html", "/c.html"]))
+        elif p == "/a.html":
+            self.page("a", '<a href="/" rel="nofollow">home</a>\n<a href="/b.html" rel="nofollow">b</a>\n')
+        elif p == "/c.html":
+            self.page("c", link_list(["/", "/a.html"]), head='<meta name="robots" content="nofollow">\n')
+        elif p == "/b.html":
+            self.leaf()
+        else:
+            self.not_found()
 
     def s_ratelimited(self):
         p = self.path
