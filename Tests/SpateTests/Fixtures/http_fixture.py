@@ -113,6 +113,7 @@ repeat        / links /r/; /r/S1/.../Sk/ (segments a|b) whose last segment is s 
               ../s/t/ (the same URL), t = b after a, else a: /r/ /r/a/ /r/a/b/ /r/a/b/a/ ... forever
 farm          / links /farm/0.html ... /farm/2999.html (3000 links, in order); those are leaves
 slow          / links /s/0.html ... /s/29.html; each answers after 200 ms (leaves)
+slower        / links /s/0.html ... /s/9.html; each answers after 2 s (leaves)
 nofollow-seen / links /a.html, /b.html, /c.html; /a.html links / and /b.html with rel="nofollow";
               /c.html has <meta name="robots" content="nofollow"> and links / and /a.html; /b.html leaf
               (every nofollow link points to a page already admitted: it is "nofollow", not "seen")
@@ -1221,6 +1222,16 @@ class CrawlSite:
             self.leaf()
             return
         self.not_found()
+
+    def s_slower(self):
+        p = self.path
+        if p == "/":
+            self.page("slower home", link_list(["/s/%d.html" % i for i in range(10)]))
+        elif p.startswith("/s/") and p.endswith(".html") and p[3:-5].isdigit() and int(p[3:-5]) < 10:
+            time.sleep(2)
+            self.leaf()
+        else:
+            self.not_found()
 
     def s_nofollow_seen(self):
         p = self.path
