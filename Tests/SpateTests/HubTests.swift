@@ -187,7 +187,7 @@ import Testing
     /// What a hub posts to another during one turn arrives after that turn, all of it, in
     /// order, in one hand-over: the target never runs a part of it while the turn goes on,
     /// and runs the whole batch in one turn of its own (one wake-up). Posted to itself, it
-    /// runs on its next turn.
+    /// runs on its next turn; posted from a thread that is no hub's, at once.
     @Test func postedWorkGoesOverAtTheEndOfTheTurnInOneBatch() throws {
         let a = try Hub(name: "test-post-a")
         let b = try Hub(name: "test-post-b")
@@ -228,6 +228,10 @@ import Testing
         }
         #expect(!ranInline)
         #expect(Self.onHubWaiting(a) { ran.count } == 1)
+        // From a thread that is no hub's: handed over at once.
+        let away = DispatchSemaphore(value: 0)
+        a.post(to: b) { away.signal() }
+        #expect(away.wait(timeout: .now() + 5) == .success, "work posted from outside a hub never ran")
     }
 
     @Test func durationConversionsSaturate() {

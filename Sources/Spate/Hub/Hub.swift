@@ -152,11 +152,11 @@ public final class Hub: SerialExecutor, @unchecked Sendable {
 
     /// Runs `work` on `target`'s thread, like `target.execute(work)`, but batched: what
     /// this hub posts to `target` during one turn goes over at the end of the turn, in one
-    /// hand-over with at most one wake-up. Call it on this hub. (Handed over one by one, a
-    /// crawl's pages and their completions woke the other hub once or more per page.)
+    /// hand-over with at most one wake-up. Meant for this hub's own thread (elsewhere it is
+    /// `target.execute(work)`). (Handed over one by one, a crawl's pages and their
+    /// completions woke the other hub once or more per page.)
     public func post(to target: Hub, _ work: @escaping @Sendable () -> Void) {
-        assert(isOnHub, "post(to:) is called on the posting hub")
-        if target === self { execute(work); return }
+        guard isOnHub, target !== self else { target.execute(work); return }
         if let i = outbox.firstIndex(where: { $0.hub === target }) {
             outbox[i].work.append(work)
         } else {
