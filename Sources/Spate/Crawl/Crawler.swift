@@ -5,7 +5,12 @@ import Synchronization
 /// The crawl engine: seeds in, one record per admitted URL out.
 ///
 /// An actor on the hub's executor, like ``Fetcher``: the frontier, the seen-set and the
-/// per-host state are hub state, and fetches resume here without a thread hop. Every URL
+/// per-host state are hub state. A page is a job without a task of its own when its
+/// transfer can start at once (``Fetcher/fetch(_:overrides:handle:)``; robots.txt, sitemaps
+/// and pages that must wait for DNS or a slot get one): its transfer completes into its
+/// ``PageFetch``, and the page is finished on this hub's next turn, with the others that
+/// completed meanwhile (the other hubs hand theirs over in one batch a turn,
+/// ``Hub/post(to:_:)``), so that the next pages' requests leave together. Every URL
 /// the crawler admits (a seed line, or a new in-scope link that passed the guards) gets a
 /// job number and ends as exactly one record: fetched, failed, declined (robots.txt,
 /// duplicate seed), given up with its host, or unfinished at a stop. Links that are not
