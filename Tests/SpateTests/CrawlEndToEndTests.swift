@@ -684,7 +684,8 @@ import Testing
 
     /// A nofollow link is "nofollow" in the summary even when its target was admitted
     /// already (the check comes before the seen-set's, for a link's own rel and for a page's
-    /// meta robots alike), and `--follow-nofollow` makes the same links "seen".
+    /// meta robots alike), and `--follow-nofollow` makes the same links "seen"; in the
+    /// pages' `outlinks` they are in scope and not new either way.
     @Test func nofollowLinksToSeenPagesCountAsNofollow() async throws {
         let f = try Fixtures()
         defer { f.stop() }
@@ -696,6 +697,15 @@ import Testing
         let following = try await f.crawl([f.url("nofollow-seen", "/")], ["--follow-nofollow"])
         #expect(following.notFollowed["nofollow"] == nil, "\(following.notFollowed)")
         #expect(following.notFollowed["seen"] == 4, "\(following.notFollowed)")
+        // Either way each of those links is in scope and not new, in its page's `outlinks`.
+        for crawl in [run, following] {
+            for (path, total, new) in [("/", 3, 3), ("/a.html", 2, 0), ("/c.html", 2, 0), ("/b.html", 0, 0)] {
+                let value = crawl.record(f.url("nofollow-seen", path))?["value"] as? Record
+                let outlinks = value?["outlinks"] as? Record
+                #expect(outlinks?["total"] as? Int == total && outlinks?["in_scope"] as? Int == total && outlinks?["new"] as? Int == new,
+                        "\(path): \(String(describing: outlinks))")
+            }
+        }
     }
 
     @Test func delaySpacesRequestStarts() async throws {

@@ -331,7 +331,7 @@ public actor Crawler {
     /// decision is kept for the record of the fetch that follows.
     private func robotsAllows(_ entry: FrontierEntry, _ robots: KnownRobots) -> Bool {
         let d = robots.rules.decide(entry.url.pathAndQuery)
-        lastDecision = Self.robotsJSON(d, note: robots.note)
+        lastDecision = robots.json(d)
         if d.allowed { return true }
         if robots.unreachable {
             finishWithoutFetch(entry, type: "robots_unreachable",
@@ -409,7 +409,7 @@ public actor Crawler {
         if entry.isRobots { return .object([("consulted", .bool(false)), ("reason", .string("robots.txt itself"))]) }
         switch host.robots {
         case .ignored: return .object([("consulted", .bool(false)), ("reason", .string("--ignore-robots"))])
-        case let .known(r): return Self.robotsJSON(r.rules.decide(entry.url.pathAndQuery), note: r.note)
+        case let .known(r): return r.json(r.rules.decide(entry.url.pathAndQuery))
         case .unknown, .fetching: return .null
         }
     }
@@ -726,7 +726,16 @@ public actor Crawler {
                 if let probe { seen.prefetch(probe.fingerprint) }
                 plainProbes.append(probe)
             }
+            var seenPlain = 0
+            defer { if seenPlain > 0 { drops["seen", default: 0] += seenPlain } }
             for (i, link) in page.links.enumerated() {
+                if let probe = plainProbes[i], probeSeen(probe) {
+                    // What consider() would say (in scope, seen), without its arguments' costs.
+                    // (No probes are made when the links are recorded.)
+                    seenPlain += 1
+                    inScope += 1
+                    continue
+                }
                 let nofollow = nofollowPage || link.nofollow
                 let r = consider(link.url, base: base, depth: entry.depth + 1, parent: entry,
                                  via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops,
@@ -781,8 +790,7 @@ public actor Crawler {
     /// `probe`: the link's ``plainProbe(_:base:)``, when the caller made it.
     private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool,
                           drops: inout [String: Int], sitemap: Bool = false, probe: PlainLink? = nil) -> LinkFate {
-        if let probe, probe.displayCount <= configuration.maxURLLength, probe.slashes <= configuration.maxRepeatedSegments,
-           seen.contains(probe.fingerprint) {
+        if let probe, probeSeen(probe) {
             drops["seen", default: 0] += 1
             return LinkFate(status: "seen", url: nil, inScope: true)
         }
@@ -836,6 +844,13 @@ public actor Crawler {
     private func plainLinksDecidable(depth: Int, baseInScope: Bool) -> Bool {
         !configuration.recordLinks && !scope.hasPatterns && scope.kind != .prefix
             && (configuration.maxDepth.map { depth <= $0 } ?? true) && baseInScope
+    }
+
+    /// A probed link that ends as "seen": within the guards that come before the seen-set
+    /// in ``consider``, and already admitted.
+    private func probeSeen(_ probe: PlainLink) -> Bool {
+        probe.displayCount <= configuration.maxURLLength && probe.slashes <= configuration.maxRepeatedSegments
+            && seen.contains(probe.fingerprint)
     }
 
     /// Whether nofollow links are followed anyway (`--follow-nofollow`).

@@ -73,6 +73,24 @@ struct KnownRobots {
     /// 5xx, timeout or network error: pages are not fetched (RFC 9309 fails closed), and
     /// their records say `robots_unreachable` — a failure, not a policy decision.
     var unreachable: Bool
+    /// The records' `robots` field for decisions no rule made (most pages), made once.
+    private let noRuleAllowed: JSONValue
+    private let noRuleDenied: JSONValue
+
+    init(rules: RobotsRules, fetchedAt: UInt64, note: String, unreachable: Bool) {
+        self.rules = rules
+        self.fetchedAt = fetchedAt
+        self.note = note
+        self.unreachable = unreachable
+        noRuleAllowed = Crawler.robotsJSON(RobotsDecision(allowed: true, rule: nil, line: nil), note: note)
+        noRuleDenied = Crawler.robotsJSON(RobotsDecision(allowed: false, rule: nil, line: nil), note: note)
+    }
+
+    /// The record's `robots` field for decision `d`.
+    func json(_ d: RobotsDecision) -> JSONValue {
+        if d.rule == nil && d.line == nil { return d.allowed ? noRuleAllowed : noRuleDenied }
+        return Crawler.robotsJSON(d, note: note)
+    }
 }
 
 /// Politeness state of one scheme+host+port, and its queue (breadth-first by depth).
