@@ -58,6 +58,45 @@ import Testing
 
     // MARK: - Elements and attributes
 
+    /// A reader reused for another page (the crawler keeps its readers) finds exactly what a
+    /// new one finds, whatever the previous page left behind: a tag, a comment, a title or a
+    /// script cut off at its end, a base href, meta robots, a canonical, long attribute
+    /// values, finished or not; and a non-HTML response in between.
+    @Test func aReusedPageReaderIsAsNew() {
+        let before = [
+            "<html><head><title>Old <b>title</b>",
+            "<base href='/old/'><meta name=robots content='noindex, nofollow'><link rel=canonical href=/c><a href=\"/x",
+            "<a href=a1>a</a><script>var s = '<a href=never>'",
+            "<!-- <a href=comment> --",
+            "<a href=\"" + String(repeating: "y", count: 100_000),
+            "<textarea><a href=t>",
+        ]
+        let after = [
+            "<p>no title <a href='/n/1.html' rel=nofollow>1</a> <area href=2.html>",
+            "<title>New</title><a href=b.html>b</a>",
+            "",
+        ]
+        let options = Self.options(assets: true, forms: true)
+        // Finished, or not (a try or hop of a fetch ends before its body does).
+        for old in before { for finished in [true, false] {
+            for new in after {
+                let reader = PageReader(options: options)
+                reader.begin()
+                Array(old.utf8).withUnsafeBytes { reader.consume($0, contentType: "text/html") }
+                if finished { _ = reader.finish() }
+                for contentType in ["text/plain", "text/html"] {
+                    reader.begin()
+                    Array(new.utf8).withUnsafeBytes { reader.consume($0, contentType: contentType) }
+                    let reused = reader.finish()
+                    let fresh = PageReader(options: options)
+                    fresh.begin()
+                    Array(new.utf8).withUnsafeBytes { fresh.consume($0, contentType: contentType) }
+                    #expect(reused == fresh.finish(), "after \(old.prefix(60)) (finished: \(finished)) then \(contentType): \(new)")
+                }
+            }
+        } }
+    }
+
     @Test func anchorsAreasLinksAndFrames() {
         let p = Self.page("""
             <a href="/a">A</a><area href="/area"><link rel="stylesheet" href="/s.css">

@@ -60,6 +60,8 @@ public actor Crawler {
     private var inflight: [Int: Running] = [:]
     private var nextJob = 0
     private var admittedPages = 0
+    /// Page readers whose pages are done (their tokenizer's and collector's buffers reused).
+    private var readers: [PageReader] = []
     /// ``CrawlURL/plainPathLink(_:scratch:)``'s buffer, reused for every link.
     private var linkScratch: [UInt8] = []
     private var wakeTimer: HubTimer? = nil
@@ -416,7 +418,7 @@ public actor Crawler {
 
     private func start(_ entry: FrontierEntry, _ host: HostState, now: UInt64) {
         let job = entry.job
-        let reader = entry.isRobots || entry.isSitemap ? nil : PageReader(options: configuration.extraction)
+        let reader = entry.isRobots || entry.isSitemap ? nil : (readers.popLast() ?? PageReader(options: configuration.extraction))
         let collector = entry.isRobots ? BodyCollector(limit: Self.robotsBytes) : nil
         let sitemap = entry.isSitemap ? SitemapConsumer() : nil
         // The host's key is the URL's origin (as FetchURL would make it again).
@@ -478,6 +480,8 @@ public actor Crawler {
     fileprivate func finished(_ page: PageFetch, _ outcome: FetchOutcome) {
         let reader = page.reader, collector = page.collector, sitemap = page.sitemap
         guard let run = inflight.removeValue(forKey: page.job) else { return }   // written at a stop
+        // Its transfer is over: the reader serves another page once this one is decided.
+        defer { if let reader, readers.count < configuration.concurrency { readers.append(reader) } }
         if let t = run.timer { hub.cancel(t) }
         let now = monotonicNanos()
         let host = run.host

@@ -364,6 +364,15 @@ struct HTMLTokenizer {
         }
     }
 
+    /// Back to the start of a new document, keeping the attribute buffers' memory.
+    mutating func reset() {
+        var slots = self.slots, arena = self.arena
+        arena.removeAll(keepingCapacity: arena.capacity <= 4 * Self.maxAttributeValue)
+        self = HTMLTokenizer()
+        swap(&self.slots, &slots)
+        swap(&self.arena, &arena)
+    }
+
     /// End of input: per the EOF rules a pending tag is dropped, a pending `<` or `</` is text.
     mutating func finish<Sink: HTMLTokenSink>(into sink: inout Sink) {
         switch state {

@@ -102,6 +102,13 @@ public final class LinkExtractor {
         return page
     }
 
+    /// Ready for another document, as if new (its buffers' memory kept).
+    public func reset() {
+        tokenizer.reset()
+        collector.reset()
+        result = nil
+    }
+
     /// Extracts from a complete body in one go.
     public static func extract(_ bytes: [UInt8], options: LinkExtractionOptions = LinkExtractionOptions()) -> ExtractedPage {
         let extractor = LinkExtractor(options: options)
@@ -200,8 +207,18 @@ struct LinkCollector: HTMLTokenSink {
 
     mutating func finish() -> ExtractedPage {
         if titleState == 1 { endTitle() }
-        scratch = []
+        scratch.removeAll(keepingCapacity: scratch.capacity <= 4096)
         return page
+    }
+
+    /// As new, with the scratch buffers' memory kept.
+    mutating func reset() {
+        var titleBytes = self.titleBytes, scratch = self.scratch
+        titleBytes.removeAll(keepingCapacity: titleBytes.capacity <= 4096)
+        scratch.removeAll(keepingCapacity: scratch.capacity <= 4096)
+        self = LinkCollector(options: options)
+        swap(&self.titleBytes, &titleBytes)
+        swap(&self.scratch, &scratch)
     }
 
     // MARK: - Rules

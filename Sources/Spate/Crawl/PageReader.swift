@@ -2,13 +2,17 @@
 /// other content types are not parsed. Hub-confined: curl's write callback calls it.
 final class PageReader: BodyConsumer, @unchecked Sendable {
     private let options: LinkExtractionOptions
+    /// The body is HTML: it goes to `extractor`.
+    private var html = false
     private var extractor: LinkExtractor? = nil
     private var decided = false
 
     init(options: LinkExtractionOptions) { self.options = options }
 
+    /// A new response, or (the crawler reuses its readers) a new page.
     func begin() {
-        extractor = nil
+        if html { extractor?.reset() }
+        html = false
         decided = false
     }
 
@@ -22,13 +26,14 @@ final class PageReader: BodyConsumer, @unchecked Sendable {
                 // No Content-Type: sniff, as browsers do, for a leading "<".
                 html = data.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D && $0 != 0x0C }) == UInt8(ascii: "<")
             }
-            if html { extractor = LinkExtractor(options: options) }
+            self.html = html
+            if html && extractor == nil { extractor = LinkExtractor(options: options) }
         }
-        extractor?.feed(data)
+        if html { extractor?.feed(data) }
     }
 
     /// The page's links etc., or nil when the body was not HTML (or empty).
-    func finish() -> ExtractedPage? { extractor?.finish() }
+    func finish() -> ExtractedPage? { html ? extractor?.finish() : nil }
 }
 
 /// Keeps the first `limit` bytes of a body (robots.txt: at least 500 KiB are parsed).
