@@ -726,7 +726,7 @@ public actor Crawler {
             let plainOK = plainLinksDecidable(depth: entry.depth + 1, baseInScope: baseInScope)
             plainProbes.removeAll(keepingCapacity: true)
             for link in page.links {
-                let probe = plainOK && (followsLinks || !(nofollowPage || link.nofollow)) ? plainProbe(link.url, base: base) : nil
+                let probe = plainOK && (configuration.followNofollow || !(nofollowPage || link.nofollow)) ? plainProbe(link.url, base: base) : nil
                 if let probe { seen.prefetch(probe.fingerprint) }
                 plainProbes.append(probe)
             }
@@ -844,7 +844,7 @@ public actor Crawler {
     /// output, prefix scope), the fingerprint is computed without parsing: a seen link ends
     /// there, exactly as ``consider`` would have ended it, with no allocation. Anything else
     /// (and every new link) goes the full way. Whether a page's links at `depth` may be
-    /// decided so (nofollow aside, which is per link: ``followsLinks``):
+    /// decided so (nofollow aside, which is per link):
     private func plainLinksDecidable(depth: Int, baseInScope: Bool) -> Bool {
         !configuration.recordLinks && !scope.hasPatterns && scope.kind != .prefix
             && (configuration.maxDepth.map { depth <= $0 } ?? true) && baseInScope
@@ -856,9 +856,6 @@ public actor Crawler {
         probe.displayCount <= configuration.maxURLLength && probe.slashes <= configuration.maxRepeatedSegments
             && seen.contains(probe.fingerprint)
     }
-
-    /// Whether nofollow links are followed anyway (`--follow-nofollow`).
-    private var followsLinks: Bool { configuration.followNofollow }
 
     /// A plain same-origin link's fingerprint (see ``plainLinksDecidable(depth:baseInScope:)``),
     /// nil for any other link.

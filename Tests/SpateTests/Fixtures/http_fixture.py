@@ -1213,22 +1213,18 @@ class CrawlSite:
         self.not_found()
 
     def s_slow(self):
-        p = self.path
-        if p == "/":
-            self.page("slow home", link_list(["/s/%d.html" % i for i in range(30)]))
-            return
-        if p.startswith("/s/") and p.endswith(".html") and p[3:-5].isdigit() and int(p[3:-5]) < 30:
-            time.sleep(0.2)
-            self.leaf()
-            return
-        self.not_found()
+        self.slow_leaves("slow home", 30, 0.2)
 
     def s_slower(self):
+        self.slow_leaves("slower home", 10, 2)
+
+    def slow_leaves(self, title, count, seconds):
+        """/ links /s/0.html ... /s/(count-1).html; each of those answers after `seconds`."""
         p = self.path
         if p == "/":
-            self.page("slower home", link_list(["/s/%d.html" % i for i in range(10)]))
-        elif p.startswith("/s/") and p.endswith(".html") and p[3:-5].isdigit() and int(p[3:-5]) < 10:
-            time.sleep(2)
+            self.page(title, link_list(["/s/%d.html" % i for i in range(count)]))
+        elif p.startswith("/s/") and p.endswith(".html") and p[3:-5].isdigit() and int(p[3:-5]) < count:
+            time.sleep(seconds)
             self.leaf()
         else:
             self.not_found()
