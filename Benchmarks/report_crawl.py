@@ -13,6 +13,7 @@ Per tool and start page: medians over its runs of wall time, pages/s (correct pa
 (user+sys) and peak RSS; pages found is the worst run; requests, duplicates and /private/ requests are
 the largest of the runs; exit lists the distinct exit codes.
 """
+import os
 import sys
 
 from benchlib import (by_tool, esc, fmt_int, header, inner_note, median, notes_section, num, read_meta,
@@ -61,6 +62,56 @@ def run_notes(rs):
         bits.append(("worst run: " if len(rs) > 1 else "") + w["extra"])
     bits += inner_note(rs)
     return "; ".join(esc(b) if not b.startswith("**") else b for b in bits)
+
+
+TARGET = 1.3   # issue 4: spate crawl at >= 1.3x wget2's pages/s
+
+
+def budget_section(tools, cores):
+    """Per start page and round: what the 1.3x target leaves spate, from that round's own runs.
+
+    A CPU-bound crawl on `cores` cores cannot end before (client CPU + nginx CPU) / cores. So to
+    end within wget2's wall / 1.3, the client may spend at most cores x that - nginx's CPU (the
+    least nginx needed in the round, any client). The libcurl floor's CPU is the transfers' own
+    cost; what is left above it is all a crawler has for its HTML tokenizer, URL canonicalisation,
+    dedupe, robots, politeness, records and threads."""
+    def pick(group, prefix):
+        for (g, tool), rs in tools.items():
+            if g == group and tool.startswith(prefix):
+                return {r["run"]: r for r in rs}
+        return {}
+    out = []
+    for group in sorted({g for g, _ in tools}):
+        spate, floor, wget2 = (pick(group, p) for p in ("spate crawl, -c", "libcurl crawl floor", "wget2 -r"))
+        rounds = [k for k in sorted(wget2, key=lambda k: int(num(k))) if k in floor and k in spate]
+        if not rounds:
+            continue
+        if not out:
+            out += ["## What %.1fx wget2 leaves spate (from each round's own runs)" % TARGET, "",
+                    "target wall = wget2's wall / %.1f. On %d cores a run cannot end before (client CPU + nginx "
+                    "CPU) / %d, so the client may spend at most %d x target wall - nginx CPU (the least nginx "
+                    "needed in the round). The libcurl floor's CPU is what the transfers themselves cost; the "
+                    "rest, per page, is all that is left for everything a crawler adds (HTML tokenizer, URL "
+                    "canonicalisation, dedupe, robots, politeness, records, threads), even with no core ever "
+                    "idle." % (TARGET, cores, cores, cores), ""]
+        pages = int(num(next(iter(wget2.values()))["total"]))
+        out += ["From /p/%s.html (%s pages):" % (group.split("-", 1)[1], fmt_int(pages)), "",
+                "| round | wget2 pages/s | floor / wget2 | spate / wget2 | target wall s | client CPU allowed s "
+                "| floor CPU s | left above the floor, µs/page | spate spends above the floor, µs/page |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for k in rounds:
+            w, f, sp = wget2[k], floor[k], spate[k]
+            ww, fw, sw = (num(r["wall_s"]) for r in (w, f, sp))
+            if min(ww, fw, sw) <= 0:
+                continue
+            target = ww / TARGET
+            allowed = cores * target - min(num(r["nginx_cpu_s"]) for r in (w, f, sp))
+            fc, sc = num(f["cpu_s"]), num(sp["cpu_s"])
+            out.append("| %s | %s | %.2fx | %.2fx | %.2f | %.2f | %.2f | %.1f | %.1f |" % (
+                k, fmt_int(num(w["correct"]) / ww), ww / fw, ww / sw, target, allowed, fc,
+                (allowed - fc) / pages * 1e6, (sc - fc) / pages * 1e6))
+        out.append("")
+    return out
 
 
 def exits(rs):
@@ -119,6 +170,8 @@ def main() -> int:
                 fmt_int(num(r["requests"])), fmt_int(num(r["duplicates"])), fmt_int(num(r["private"])),
                 fmt_int(num(r["private_srv"])), r["rc"]))
         out.append("")
+
+    out += budget_section(tools, os.cpu_count() or 1)
 
     if summaries:
         out += ["## spate's own summary (one unmeasured run per start page, without -q)", ""]
