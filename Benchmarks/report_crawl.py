@@ -14,6 +14,7 @@ Per tool and start page: medians over its runs of wall time, pages/s (correct pa
 the largest of the runs; exit lists the distinct exit codes.
 """
 import os
+import re
 import sys
 
 from benchlib import (by_tool, esc, fmt_int, header, inner_note, median, notes_section, num, read_meta,
@@ -75,14 +76,17 @@ def budget_section(tools, cores):
     least nginx needed in the round, any client). The libcurl floor's CPU is the transfers' own
     cost; what is left above it is all a crawler has for its HTML tokenizer, URL canonicalisation,
     dedupe, robots, politeness, records and threads."""
-    def pick(group, prefix):
+    def pick(group, prefix, conc):
+        # the tool names carry the concurrency: "spate crawl, -c 100 …", "… 100 in flight", "--max-threads=100"
         for (g, tool), rs in tools.items():
-            if g == group and tool.startswith(prefix):
+            if g == group and tool.startswith(prefix) and re.search(r"(-c |=)%s\b|\b%s in flight" % (conc, conc), tool):
                 return {r["run"]: r for r in rs}
         return {}
     out = []
-    for group in sorted({g for g, _ in tools}):
-        spate, floor, wget2 = (pick(group, p) for p in ("spate crawl, -c", "libcurl crawl floor", "wget2 -r"))
+    cases = sorted({(g, m.group(1)) for g, tool in tools
+                    for m in [re.search(r"^wget2 -r .*--max-threads=(\d+)", tool)] if m})
+    for group, conc in cases:
+        spate, floor, wget2 = (pick(group, p, conc) for p in ("spate crawl, -c", "libcurl crawl floor", "wget2 -r"))
         rounds = [k for k in sorted(wget2, key=lambda k: int(num(k))) if k in floor and k in spate]
         if not rounds:
             continue
@@ -95,7 +99,7 @@ def budget_section(tools, cores):
                     "canonicalisation, dedupe, robots, politeness, records, threads), even with no core ever "
                     "idle." % (TARGET, cores, cores, cores), ""]
         pages = int(num(next(iter(wget2.values()))["total"]))
-        out += ["From /p/%s.html (%s pages):" % (group.split("-", 1)[1], fmt_int(pages)), "",
+        out += ["From /p/%s.html (%s pages, %s in flight):" % (group.split("-", 1)[1], fmt_int(pages), conc), "",
                 "| round | wget2 pages/s | floor / wget2 | spate / wget2 | target wall s | client CPU allowed s "
                 "| floor CPU s | left above the floor, µs/page | spate spends above the floor, µs/page |",
                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
