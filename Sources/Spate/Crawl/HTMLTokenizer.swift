@@ -29,6 +29,8 @@ import Glibc
 struct HTMLTokenizer {
     /// Longest attribute value kept; a longer one is consumed but dropped.
     static let maxAttributeValue = 64 * 1024
+    /// Most value-buffer capacity kept once a document is finished.
+    static let keptArenaCapacity = 4096
 
     private(set) var state: HTMLState = .data
 
@@ -42,7 +44,9 @@ struct HTMLTokenizer {
     private var currentSlot = -1         // attribute whose value is being kept, or -1
     private var seen: UInt16 = 0         // kept attributes already on the tag (first wins)
     private var present: UInt16 = 0      // kept attributes with a value within the cap
-    private var slots = [HTMLAttributeSlot](repeating: HTMLAttributeSlot(), count: HTMLAttributeName.allCases.count)
+    /// One per `HTMLAttributeName`, made by the first kept attribute (a `present` bit is set
+    /// only after that): a new or reset tokenizer allocates nothing.
+    private var slots: [HTMLAttributeSlot] = []
     private var arena: [UInt8] = []      // the kept values, back to back
 
     // Markup declaration open: which keyword is being matched and how far.
@@ -364,9 +368,13 @@ struct HTMLTokenizer {
         }
     }
 
-    /// Back to the start of a new document, keeping the attribute buffers' memory.
+    /// Back to the start of a new document, keeping the attribute buffers' memory. (The
+    /// buffers are moved out first: emptied while `self` still held them, each would be
+    /// copied — an allocation a page.)
     mutating func reset() {
-        var slots = self.slots, arena = self.arena
+        var slots: [HTMLAttributeSlot] = [], arena: [UInt8] = []
+        swap(&slots, &self.slots)
+        swap(&arena, &self.arena)
         arena.removeAll(keepingCapacity: arena.capacity <= 4 * Self.maxAttributeValue)
         self = HTMLTokenizer()
         swap(&self.slots, &slots)
@@ -384,7 +392,8 @@ struct HTMLTokenizer {
         default: break
         }
         beginTag(end: false)
-        arena = []
+        // A reused tokenizer keeps a page's worth of value bytes for the next page.
+        if arena.capacity > Self.keptArenaCapacity { arena = [] }
         state = .data
     }
 
@@ -418,6 +427,7 @@ struct HTMLTokenizer {
         seen |= bit
         present |= bit
         let slot = Int(name.rawValue)
+        if slots.isEmpty { slots = [HTMLAttributeSlot](repeating: HTMLAttributeSlot(), count: HTMLAttributeName.allCases.count) }
         slots[slot] = HTMLAttributeSlot(start: Int32(arena.count), length: 0)
         currentSlot = slot
     }

@@ -211,9 +211,12 @@ struct LinkCollector: HTMLTokenSink {
         return page
     }
 
-    /// As new, with the scratch buffers' memory kept.
+    /// As new, with the scratch buffers' memory kept (moved out first, so that emptying them
+    /// copies nothing).
     mutating func reset() {
-        var titleBytes = self.titleBytes, scratch = self.scratch
+        var titleBytes: [UInt8] = [], scratch: [UInt8] = []
+        swap(&titleBytes, &self.titleBytes)
+        swap(&scratch, &self.scratch)
         titleBytes.removeAll(keepingCapacity: titleBytes.capacity <= 4096)
         scratch.removeAll(keepingCapacity: scratch.capacity <= 4096)
         self = LinkCollector(options: options)
