@@ -25,7 +25,7 @@ SPATE_DEFAULT="$ROOT/.build/release/spate"
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 NOTES=()
-note() { NOTES+=("$*"); log "note: $*"; }
+note() { NOTES+=("$*"); log "note: $*"; }   # also listed under "Notes" in the report (meta_notes)
 
 # build_floor NAME: compiles Benchmarks/floor/NAME.c into $RUN/NAME (cc -O2 … -lcurl, log in $RAW) unless
 # SKIP_FLOOR=1; sets FLOOR_BIN and RUN_FLOOR (1 when built), and says in a note why it was skipped.
@@ -42,7 +42,7 @@ build_floor() {
   else
     note "$name skipped: $name.c did not build (see ${RAW#"$ROOT"/}/$name.build.log)"
   fi
-}   # also listed under "Notes" in the report (meta_notes)
+}
 commas() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta' <<< "$1"; }
 
 # ---------------------------------------------------------------- installs

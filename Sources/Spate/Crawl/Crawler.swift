@@ -742,8 +742,7 @@ public actor Crawler {
                 }
                 let nofollow = nofollowPage || link.nofollow
                 let r = consider(link.url, base: base, depth: entry.depth + 1, parent: entry,
-                                 via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops,
-                                 probe: plainProbes[i])
+                                 via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops)
                 if r.inScope { inScope += 1 }
                 if r.status == "new" { new += 1 }
                 if configuration.recordLinks {
@@ -791,13 +790,9 @@ public actor Crawler {
     }
 
     /// Decides a link's fate and admits it when it is new, in scope and within limits.
-    /// `probe`: the link's ``plainProbe(_:base:)``, when the caller made it.
+    /// (A page's plain links already seen end before this, in ``pageFields``.)
     private func consider(_ raw: String, base: CrawlURL, depth: Int, parent: FrontierEntry, via: Discovery, nofollow: Bool,
-                          drops: inout [String: Int], sitemap: Bool = false, probe: PlainLink? = nil) -> LinkFate {
-        if let probe, probeSeen(probe) {
-            drops["seen", default: 0] += 1
-            return LinkFate(status: "seen", url: nil, inScope: true)
-        }
+                          drops: inout [String: Int], sitemap: Bool = false) -> LinkFate {
         let url: CrawlURL
         switch CrawlURL.parse(raw, base: base) {
         case .failure(.unsupportedScheme):
