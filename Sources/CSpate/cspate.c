@@ -462,6 +462,29 @@ CURLcode cspate_curl_global_init(long flags) {
                                 cspate_cm_calloc);
 }
 
+// ---- glibc's per-thread cache, for the whole process -----------------------------------
+#include <sys/auxv.h>
+
+/* glibc reads GLIBC_TUNABLES once, in the dynamic loader, before any of our code runs; the
+   only way to set a tunable for this process is to run it again with the variable set. */
+int cspate_reexec_with_tunable(char *const argv[], const char *name, const char *value) {
+    if (getauxval(AT_SECURE)) return -1;          /* the loader would drop the variable: no loop */
+    const char *old = getenv("GLIBC_TUNABLES");
+    if (old && strstr(old, name)) return 0;        /* set already: by the user, or by us */
+    size_t n = (old ? strlen(old) + 1 : 0) + strlen(name) + 1 + strlen(value) + 1;
+    char *joined = malloc(n);
+    char *saved = old ? strdup(old) : NULL;
+    if (!joined || (old && !saved)) { free(joined); free(saved); return -1; }
+    snprintf(joined, n, "%s%s%s=%s", old ? old : "", old && *old ? ":" : "", name, value);
+    if (setenv("GLIBC_TUNABLES", joined, 1) == 0) execv("/proc/self/exe", argv);
+    /* Still here: the variable goes back to what it was, and the program goes on untuned. */
+    int err = errno;
+    if (saved) setenv("GLIBC_TUNABLES", saved, 1); else unsetenv("GLIBC_TUNABLES");
+    free(joined); free(saved);
+    errno = err;
+    return -1;
+}
+
 unsigned long cspate_curl_cache_hits(size_t request) {
     int k = cspate_class_of_request(request);
     return k < 0 ? 0 : cspate_cache_reused[k];

@@ -22,6 +22,7 @@ struct SpateCommand: AsyncParsableCommand {
     /// most Unix tools (and curl, jq). Everything else — help, `ExitCode(n)` thrown by a
     /// subcommand — goes through the parser's own exit path unchanged.
     static func main() async {
+        MallocTuning.runAgainWithTunedCache()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -90,10 +90,15 @@ final class SpateProcess: @unchecked Sendable {
     var pid: Int32 { process.processIdentifier }
 
     /// Launches `spate arguments…`. With `collectStdout: false` nothing reads stdout: the
-    /// caller does, through ``stdoutReader``.
-    init(_ arguments: [String], input: Input = .none, collectStdout: Bool = true) throws {
+    /// caller does, through ``stdoutReader``. `environment` is added to (or replaces
+    /// variables of) the test runner's own.
+    init(_ arguments: [String], input: Input = .none, collectStdout: Bool = true,
+         environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: try Self.binaryPath())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         var stdinPipe: Pipe? = nil

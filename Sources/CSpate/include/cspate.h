@@ -161,6 +161,14 @@ CURLcode cspate_curl_global_init(long flags);
 /// from its cache (0 for sizes it does not keep; for tests).
 unsigned long cspate_curl_cache_hits(size_t request);
 
+// ---- glibc's per-thread cache, for the whole process -----------------------------------
+/// Runs the program again (execv of /proc/self/exe, the same argv and process) with
+/// `name=value` added to GLIBC_TUNABLES, unless GLIBC_TUNABLES names `name` already (the
+/// user's choice, or the run again) or the process is set-id (the loader ignores the
+/// variable). Returns 0 if the tunable was set already; -1 with errno if it did not run the
+/// program again (the environment as it was); it does not return if it did.
+int cspate_reexec_with_tunable(char *const argv[], const char *name, const char *value);
+
 // ---- Cache hints ---------------------------------------------------------------------
 /// Asks the CPU to start loading `p`'s cache line (the seen-set's slots: one miss a link).
 static inline void cspate_prefetch(const void *p) { __builtin_prefetch(p); }
