@@ -275,6 +275,54 @@ import Testing
         #expect(reused >= 11, "buffers reused on the hub: \(reused) of 12 transfers")
     }
 
+    /// curl's realloc keeps a block's bytes whichever way it goes: a small block that grows
+    /// moves (through malloc and free), one that shrinks or still fits stays, and large
+    /// blocks and NULL take glibc's paths.
+    @Test func curlsReallocKeepsTheBytes() throws {
+        func filled(_ n: Int, _ seed: UInt8) -> UnsafeMutableRawPointer {
+            let p = try! #require(malloc(n))
+            for i in 0..<n { p.storeBytes(of: seed &+ UInt8(truncatingIfNeeded: i), toByteOffset: i, as: UInt8.self) }
+            return p
+        }
+        func holds(_ p: UnsafeMutableRawPointer, _ n: Int, _ seed: UInt8) -> Bool {
+            (0..<n).allSatisfy { p.load(fromByteOffset: $0, as: UInt8.self) == seed &+ UInt8(truncatingIfNeeded: $0) }
+        }
+        // Small, growing past its block: a new block with the old bytes, room for the new size.
+        var p = filled(40, 7)
+        let grown = try #require(CurlGlobal.realloc(p, 700))
+        #expect(holds(grown, 40, 7))
+        #expect(CurlGlobal.usableSize(grown) >= 700)
+        memset(grown + 40, 0xAB, 660)   // the whole new size is writable
+        // Shrinking, or growing within the block: the same block, bytes kept.
+        let shrunk = try #require(CurlGlobal.realloc(grown, 20))
+        #expect(shrunk == grown && holds(shrunk, 20, 7))
+        let usable = CurlGlobal.usableSize(shrunk)
+        #expect(CurlGlobal.realloc(shrunk, usable) == shrunk)
+        // Small to large (glibc's realloc), large to larger, large to small: bytes kept.
+        let large = try #require(CurlGlobal.realloc(shrunk, 5_000))
+        #expect(holds(large, 20, 7))
+        let larger = try #require(CurlGlobal.realloc(large, 40_000))
+        #expect(holds(larger, 20, 7) && CurlGlobal.usableSize(larger) >= 40_000)
+        let back = try #require(CurlGlobal.realloc(larger, 100))
+        #expect(holds(back, 20, 7))
+        free(back)
+        // NULL: a new block.
+        p = try #require(CurlGlobal.realloc(nil, 64))
+        #expect(CurlGlobal.usableSize(p) >= 64)
+        free(p)
+        // Many growth steps, as curl's strings grow (32, 64, 128, ... bytes), each kept whole.
+        var q = filled(32, 1)
+        var size = 32
+        while size < 1_024 {
+            q = try #require(CurlGlobal.realloc(q, size * 2))
+            #expect(holds(q, size, 1), "after growing to \(size * 2)")
+            for i in size..<(size * 2) { q.storeBytes(of: 1 &+ UInt8(truncatingIfNeeded: i), toByteOffset: i, as: UInt8.self) }
+            size *= 2
+        }
+        #expect(holds(q, size, 1))
+        free(q)
+    }
+
     @Test func titlesBodiesAndAddresses() async throws {
         let s = try await Setup.make()
         defer { s.close() }

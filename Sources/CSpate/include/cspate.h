@@ -157,6 +157,12 @@ void cspate_gate_broadcast(void *g);
 // Every block is a glibc block: one curl allocated before this was set, or one that
 // reaches free(3), is fine either way.
 CURLcode cspate_curl_global_init(long flags);
+/// curl's realloc: a block of glibc's thread-cache sizes (up to 1032 bytes) that must grow
+/// moves through malloc and free, which take the cache (glibc's realloc does not); others
+/// are glibc's realloc. Exposed for the tests.
+void *cspate_curl_realloc(void *p, size_t n);
+/// malloc_usable_size(3), for the tests.
+size_t cspate_usable_size(void *p);
 /// How many of this thread's curl allocations of `request` bytes' size class were served
 /// from its cache (0 for sizes it does not keep; for tests).
 unsigned long cspate_curl_cache_hits(size_t request);

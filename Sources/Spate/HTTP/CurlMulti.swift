@@ -314,6 +314,9 @@ enum CurlGlobal {
     static func initialize() { _ = once }
     /// Transfers on the calling thread whose download buffer (16 KiB + 1) came from its cache.
     static var bufferReusesOnThisThread: UInt { UInt(cspate_curl_cache_hits(Int(CURL_MAX_WRITE_SIZE) + 1)) }
+    /// curl's realloc (small blocks that grow move through glibc's thread cache); for tests.
+    static func realloc(_ p: UnsafeMutableRawPointer?, _ n: Int) -> UnsafeMutableRawPointer? { cspate_curl_realloc(p, n) }
+    static func usableSize(_ p: UnsafeMutableRawPointer) -> Int { cspate_usable_size(p) }
 }
 
 private let curlSocketCallback: curl_socket_callback = { _, fd, what, userp, _ in
