@@ -413,6 +413,17 @@ static inline int cspate_class_of_request(size_t n) {
     return (int)((n + CSPATE_CLASS_STEP - 1) / CSPATE_CLASS_STEP);
 }
 
+/* A block's usable size from its own chunk header: the word before it holds the chunk's
+   size with three flag bits (2: mmapped), and an in-use chunk's usable size is that size
+   less one word (glibc's memsize). malloc_usable_size(3) gives the same, but first reads
+   the next chunk's header to check that this one is in use: a cache miss, often, on every
+   free curl makes. Mmapped blocks go to glibc. Checked against glibc's for many sizes. */
+size_t cspate_chunk_usable_size(void *p) {
+    size_t head = ((const size_t *)p)[-1];
+    if (head & 2) return malloc_usable_size(p);
+    return (head & ~(size_t)7) - sizeof(size_t);
+}
+
 static void *cspate_cm_malloc(size_t n) {
     int k = cspate_class_of_request(n);
     if (k < 0) return malloc(n);
@@ -430,7 +441,7 @@ static void cspate_cm_free(void *p) {
     /* A block of class k has a usable size of k × STEP, rounded up by glibc to its chunk
        (at most 15 more). Any block whose usable size is that close to a class size can
        hold the class's requests, wherever it came from. */
-    size_t u = malloc_usable_size(p);
+    size_t u = cspate_chunk_usable_size(p);
     if (u > CSPATE_TCACHE_MAX && u < CSPATE_CLASS_MAX + 16 && u % CSPATE_CLASS_STEP < 16) {
         int k = (int)(u / CSPATE_CLASS_STEP);
         struct cspate_class_cache *c = cspate_cache_get();
@@ -460,7 +471,7 @@ static void *cspate_cm_calloc(size_t count, size_t size) {
    is moved here through malloc and free, which do take the cache. */
 void *cspate_curl_realloc(void *p, size_t n) {
     if (!p) return cspate_cm_malloc(n);
-    size_t u = malloc_usable_size(p);
+    size_t u = cspate_chunk_usable_size(p);
     if (n == 0 || n > CSPATE_TCACHE_MAX || u > CSPATE_TCACHE_MAX) return realloc(p, n);
     if (n <= u) return p;
     void *q = malloc(n);

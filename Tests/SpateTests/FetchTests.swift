@@ -323,6 +323,28 @@ import Testing
         free(q)
     }
 
+    /// curl's free and realloc read a block's usable size from its chunk header: the same
+    /// as glibc's malloc_usable_size, for small, cached, large and mmapped blocks alike.
+    @Test func chunkHeaderGivesGlibcsUsableSize() throws {
+        var sizes = Array(1...1100) + [1500, 2_048, 4_095, 16_385, 16_896, 65_536, 131_071]
+        sizes += [200_000, 1_000_000, 8_000_000]   // past glibc's mmap threshold
+        for n in sizes {
+            let p = try #require(malloc(n))
+            #expect(CurlGlobal.chunkUsableSize(p) == CurlGlobal.usableSize(p), "malloc(\(n))")
+            free(p)
+        }
+        // Grown and shrunk blocks, and calloc's.
+        var q = try #require(malloc(10))
+        for n in [100, 3_000, 50, 300_000, 20] {
+            q = try #require(realloc(q, n))
+            #expect(CurlGlobal.chunkUsableSize(q) == CurlGlobal.usableSize(q), "realloc to \(n)")
+        }
+        free(q)
+        let c = try #require(calloc(300, 7))
+        #expect(CurlGlobal.chunkUsableSize(c) == CurlGlobal.usableSize(c))
+        free(c)
+    }
+
     @Test func titlesBodiesAndAddresses() async throws {
         let s = try await Setup.make()
         defer { s.close() }

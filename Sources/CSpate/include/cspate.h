@@ -163,6 +163,8 @@ CURLcode cspate_curl_global_init(long flags);
 void *cspate_curl_realloc(void *p, size_t n);
 /// malloc_usable_size(3), for the tests.
 size_t cspate_usable_size(void *p);
+/// The same from the block's own chunk header (what curl's free and realloc use).
+size_t cspate_chunk_usable_size(void *p);
 /// How many of this thread's curl allocations of `request` bytes' size class were served
 /// from its cache (0 for sizes it does not keep; for tests).
 unsigned long cspate_curl_cache_hits(size_t request);

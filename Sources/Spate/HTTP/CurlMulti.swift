@@ -317,6 +317,7 @@ enum CurlGlobal {
     /// curl's realloc (small blocks that grow move through glibc's thread cache); for tests.
     static func realloc(_ p: UnsafeMutableRawPointer?, _ n: Int) -> UnsafeMutableRawPointer? { cspate_curl_realloc(p, n) }
     static func usableSize(_ p: UnsafeMutableRawPointer) -> Int { cspate_usable_size(p) }
+    static func chunkUsableSize(_ p: UnsafeMutableRawPointer) -> Int { cspate_chunk_usable_size(p) }
 }
 
 private let curlSocketCallback: curl_socket_callback = { _, fd, what, userp, _ in
