@@ -36,6 +36,8 @@
 #   SCRAPY_TIMEOUT=120  Scrapy's CLOSESPIDER_TIMEOUT (a safety bound; its rows say when it stopped the crawl)
 #   TIMEOUT_S=300       per-run limit (Scrapy's is at least SCRAPY_TIMEOUT + 60)
 #   HTTP_PORT=8080 N=100000 NGINX_WORKERS=2
+#   FRESH_NGINX=1       new nginx workers before every run (SIGHUP), so that no run inherits what the tool
+#                       before it left in them (nginx_fresh_workers in lib.sh); 0: the same workers throughout
 #   KEEP_HTTP=1         leave nginx running at the end
 set -euo pipefail
 # paths (BENCH ROOT RUN DATA OUT VENV RESULTS STAMP SPATE_DEFAULT), nginx_* and the measurement helpers
@@ -64,6 +66,7 @@ HTTP_PORT="${HTTP_PORT:-8080}"
 N="${N:-100000}"
 NGINX_WORKERS="${NGINX_WORKERS:-2}"
 KEEP_HTTP="${KEEP_HTTP:-0}"
+FRESH_NGINX="${FRESH_NGINX:-1}"
 SPATE="${SPATE:-$SPATE_DEFAULT}"
 case "$SPATE" in   # the runs happen in a folder of their own: make the path absolute
   /*) ;;
@@ -173,6 +176,8 @@ measure() {
   local tool="$1" start="$2" id="$3" limit="$4" file="$5"; shift 5
   local run="${id##*-r}" want
   want="$(expected "$start")"
+  # every run meets new nginx workers (see nginx_fresh_workers in lib.sh), unless FRESH_NGINX=0
+  [ "$FRESH_NGINX" = 1 ] && nginx_fresh_workers
   run_begin "$id" "$@"
   local l0 e0 p0 n0 b0 rc=0
   l0="$(listen_overflows)"; e0="$(nginx_errors)"; p0="$(private_log)"; n0="$(nginx_ticks)"; b0="$(busy_ticks)"
@@ -296,8 +301,8 @@ META="$RAW/meta.tsv"
   [ "$RUN_WGET2" = 1 ] && printf 'wget2\t%s\n' "$(wget2 --version 2>/dev/null | head -n 1 | sed 's/^GNU Wget2 //; s/ - .*//')"
   [ "$PY_OK" = 1 ] && printf 'Scrapy\t%s\n' "$("$VENV/bin/python" -c 'import sys, scrapy, twisted
 print("Scrapy", scrapy.__version__, "Twisted", twisted.__version__, "Python %d.%d.%d" % sys.version_info[:3])')"
-  printf 'settings\tREPEAT=%s CONC="%s" START="%s" SCRAPY_START="%s" SCRAPY_REPEAT=%s SCRAPY_TIMEOUT=%s TIMEOUT_S=%s N=%s HTTP_PORT=%s%s\n' \
-    "$REPEAT" "$CONC" "$START" "$SCRAPY_START" "$SCRAPY_REPEAT" "$SCRAPY_TIMEOUT" "$TIMEOUT_S" "$N" "$HTTP_PORT" \
+  printf 'settings\tREPEAT=%s CONC="%s" START="%s" SCRAPY_START="%s" SCRAPY_REPEAT=%s SCRAPY_TIMEOUT=%s TIMEOUT_S=%s N=%s HTTP_PORT=%s FRESH_NGINX=%s%s\n' \
+    "$REPEAT" "$CONC" "$START" "$SCRAPY_START" "$SCRAPY_REPEAT" "$SCRAPY_TIMEOUT" "$TIMEOUT_S" "$N" "$HTTP_PORT" "$FRESH_NGINX" \
     "$([ -n "$SPATE_ARGS" ] && printf ' SPATE_ARGS="%s"' "$SPATE_ARGS")"
   meta_notes
 } > "$META"
