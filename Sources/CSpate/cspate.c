@@ -418,10 +418,31 @@ static inline int cspate_class_of_request(size_t n) {
    less one word (glibc's memsize). malloc_usable_size(3) gives the same, but first reads
    the next chunk's header to check that this one is in use: a cache miss, often, on every
    free curl makes. Mmapped blocks go to glibc. Checked against glibc's for many sizes. */
+/* Only while glibc's allocator is the process's: under an allocator loaded in its place
+   (LD_PRELOAD of jemalloc, tcmalloc, mimalloc) the word before a block means nothing, and
+   its own malloc_usable_size is asked. glibc's malloc and free are its __libc_malloc and
+   __libc_free; looked up once, at run time (a compiler may take two named functions for
+   two addresses). */
+#include <dlfcn.h>
+static pthread_once_t cspate_heap_once = PTHREAD_ONCE_INIT;
+static int cspate_heap_is_glibcs;
+static void cspate_heap_check(void) {
+    void *m = dlsym(RTLD_DEFAULT, "malloc"), *lm = dlsym(RTLD_DEFAULT, "__libc_malloc");
+    void *f = dlsym(RTLD_DEFAULT, "free"), *lf = dlsym(RTLD_DEFAULT, "__libc_free");
+    cspate_heap_is_glibcs = m && lm && f && lf && m == lm && f == lf;
+}
+
 size_t cspate_chunk_usable_size(void *p) {
+    pthread_once(&cspate_heap_once, cspate_heap_check);
+    if (!cspate_heap_is_glibcs) return malloc_usable_size(p);
     size_t head = ((const size_t *)p)[-1];
     if (head & 2) return malloc_usable_size(p);
     return (head & ~(size_t)7) - sizeof(size_t);
+}
+
+int cspate_heap_is_glibc(void) {
+    pthread_once(&cspate_heap_once, cspate_heap_check);
+    return cspate_heap_is_glibcs;
 }
 
 static void *cspate_cm_malloc(size_t n) {

@@ -163,8 +163,11 @@ CURLcode cspate_curl_global_init(long flags);
 void *cspate_curl_realloc(void *p, size_t n);
 /// malloc_usable_size(3), for the tests.
 size_t cspate_usable_size(void *p);
-/// The same from the block's own chunk header (what curl's free and realloc use).
+/// The same from the block's own chunk header (what curl's free and realloc use), when
+/// glibc's allocator is the process's (else malloc_usable_size).
 size_t cspate_chunk_usable_size(void *p);
+/// 1 if malloc and free are glibc's own (no allocator loaded in their place).
+int cspate_heap_is_glibc(void);
 /// How many of this thread's curl allocations of `request` bytes' size class were served
 /// from its cache (0 for sizes it does not keep; for tests).
 unsigned long cspate_curl_cache_hits(size_t request);

@@ -318,6 +318,7 @@ enum CurlGlobal {
     static func realloc(_ p: UnsafeMutableRawPointer?, _ n: Int) -> UnsafeMutableRawPointer? { cspate_curl_realloc(p, n) }
     static func usableSize(_ p: UnsafeMutableRawPointer) -> Int { cspate_usable_size(p) }
     static func chunkUsableSize(_ p: UnsafeMutableRawPointer) -> Int { cspate_chunk_usable_size(p) }
+    static var heapIsGlibcs: Bool { cspate_heap_is_glibc() != 0 }
 }
 
 private let curlSocketCallback: curl_socket_callback = { _, fd, what, userp, _ in
