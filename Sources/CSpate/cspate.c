@@ -424,26 +424,26 @@ static inline int cspate_class_of_request(size_t n) {
    __libc_free; looked up once, at run time (a compiler may take two named functions for
    two addresses). */
 #include <dlfcn.h>
-static pthread_once_t cspate_heap_once = PTHREAD_ONCE_INIT;
-static int cspate_heap_is_glibcs;
-static void cspate_heap_check(void) {
-    void *m = dlsym(RTLD_DEFAULT, "malloc"), *lm = dlsym(RTLD_DEFAULT, "__libc_malloc");
-    void *f = dlsym(RTLD_DEFAULT, "free"), *lf = dlsym(RTLD_DEFAULT, "__libc_free");
-    cspate_heap_is_glibcs = m && lm && f && lf && m == lm && f == lf;
+static int cspate_heap_state;   /* 0: not looked up yet; 1: glibc's; 2: another allocator's */
+static inline int cspate_heap_glibcs(void) {
+    int state = __atomic_load_n(&cspate_heap_state, __ATOMIC_RELAXED);
+    if (state == 0) {   /* the same answer whichever thread looks first */
+        void *m = dlsym(RTLD_DEFAULT, "malloc"), *lm = dlsym(RTLD_DEFAULT, "__libc_malloc");
+        void *f = dlsym(RTLD_DEFAULT, "free"), *lf = dlsym(RTLD_DEFAULT, "__libc_free");
+        state = m && lm && f && lf && m == lm && f == lf ? 1 : 2;
+        __atomic_store_n(&cspate_heap_state, state, __ATOMIC_RELAXED);
+    }
+    return state == 1;
 }
 
 size_t cspate_chunk_usable_size(void *p) {
-    pthread_once(&cspate_heap_once, cspate_heap_check);
-    if (!cspate_heap_is_glibcs) return malloc_usable_size(p);
+    if (!cspate_heap_glibcs()) return malloc_usable_size(p);
     size_t head = ((const size_t *)p)[-1];
     if (head & 2) return malloc_usable_size(p);
     return (head & ~(size_t)7) - sizeof(size_t);
 }
 
-int cspate_heap_is_glibc(void) {
-    pthread_once(&cspate_heap_once, cspate_heap_check);
-    return cspate_heap_is_glibcs;
-}
+int cspate_heap_is_glibc(void) { return cspate_heap_glibcs(); }
 
 static void *cspate_cm_malloc(size_t n) {
     int k = cspate_class_of_request(n);
