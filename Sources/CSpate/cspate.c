@@ -413,16 +413,11 @@ static inline int cspate_class_of_request(size_t n) {
     return (int)((n + CSPATE_CLASS_STEP - 1) / CSPATE_CLASS_STEP);
 }
 
-/* A block's usable size from its own chunk header: the word before it holds the chunk's
-   size with three flag bits (2: mmapped), and an in-use chunk's usable size is that size
-   less one word (glibc's memsize). malloc_usable_size(3) gives the same, but first reads
-   the next chunk's header to check that this one is in use: a cache miss, often, on every
-   free curl makes. Mmapped blocks go to glibc. Checked against glibc's for many sizes. */
-/* Only while glibc's allocator is the process's: under an allocator loaded in its place
+/* Whether glibc's allocator is the process's. Under an allocator loaded in its place
    (LD_PRELOAD of jemalloc, tcmalloc, mimalloc) the word before a block means nothing, and
-   its own malloc_usable_size is asked. glibc's malloc and free are its __libc_malloc and
-   __libc_free; looked up once, at run time (a compiler may take two named functions for
-   two addresses). */
+   its own malloc_usable_size must be asked. glibc's malloc and free are its __libc_malloc
+   and __libc_free; looked up once, at run time (a compiler may take two named functions
+   for two addresses). */
 #include <dlfcn.h>
 static int cspate_heap_state;   /* 0: not looked up yet; 1: glibc's; 2: another allocator's */
 static inline int cspate_heap_glibcs(void) {
@@ -436,6 +431,11 @@ static inline int cspate_heap_glibcs(void) {
     return state == 1;
 }
 
+/* A block's usable size from its own chunk header: the word before it holds the chunk's
+   size with three flag bits (2: mmapped), and an in-use chunk's usable size is that size
+   less one word (glibc's memsize). malloc_usable_size(3) gives the same, but first reads
+   the next chunk's header to check that this one is in use: a cache miss, often, on every
+   free curl makes. Mmapped blocks go to glibc. Checked against glibc's for many sizes. */
 size_t cspate_chunk_usable_size(void *p) {
     if (!cspate_heap_glibcs()) return malloc_usable_size(p);
     size_t head = ((const size_t *)p)[-1];

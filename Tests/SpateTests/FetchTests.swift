@@ -279,8 +279,8 @@ import Testing
     /// moves (through malloc and free), one that shrinks or still fits stays, and large
     /// blocks and NULL take glibc's paths.
     @Test func curlsReallocKeepsTheBytes() throws {
-        func filled(_ n: Int, _ seed: UInt8) -> UnsafeMutableRawPointer {
-            let p = try! #require(malloc(n))
+        func filled(_ n: Int, _ seed: UInt8) throws -> UnsafeMutableRawPointer {
+            let p = try #require(malloc(n))
             for i in 0..<n { p.storeBytes(of: seed &+ UInt8(truncatingIfNeeded: i), toByteOffset: i, as: UInt8.self) }
             return p
         }
@@ -288,7 +288,7 @@ import Testing
             (0..<n).allSatisfy { p.load(fromByteOffset: $0, as: UInt8.self) == seed &+ UInt8(truncatingIfNeeded: $0) }
         }
         // Small, growing past its block: a new block with the old bytes, room for the new size.
-        var p = filled(40, 7)
+        var p = try filled(40, 7)
         let grown = try #require(CurlGlobal.realloc(p, 700))
         #expect(holds(grown, 40, 7))
         #expect(CurlGlobal.usableSize(grown) >= 700)
@@ -311,7 +311,7 @@ import Testing
         #expect(CurlGlobal.usableSize(p) >= 64)
         free(p)
         // Many growth steps, as curl's strings grow (32, 64, 128, ... bytes), each kept whole.
-        var q = filled(32, 1)
+        var q = try filled(32, 1)
         var size = 32
         while size < 1_024 {
             q = try #require(CurlGlobal.realloc(q, size * 2))

@@ -4,8 +4,8 @@ import CSpate
 /// default. A hub frees a turn's worth of finished transfers and pages at once — hundreds of
 /// blocks of one size — and allocates as many again for the next ones; past the 7, every
 /// block goes through the arena (`_int_free`, then `_int_malloc`, with consolidation). With
-/// ``keptPerSize`` blocks kept, the 100,000-page crawl takes ~10 % less CPU at the same peak
-/// RSS (paired runs: BENCHMARKS.md, "glibc's per-thread cache").
+/// ``keptPerSize`` blocks kept, the 100,000-page crawl takes ~4 % less CPU (0.962×, 10
+/// paired runs) at the same peak RSS (BENCHMARKS.md, "glibc's per-thread cache, raised").
 ///
 /// glibc reads its tunables once, in the dynamic loader, so the program must run again to
 /// set one: ``runAgainWithTunedCache()`` is the first thing the `spate` command does. The
