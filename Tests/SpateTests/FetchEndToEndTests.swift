@@ -598,6 +598,29 @@ import Testing
         #expect(connections >= 1 && connections <= 4, "50 requests over \(connections) connections")
     }
 
+    /// No proxy unless `--proxy` asks for one: `http_proxy` in the environment is ignored (and
+    /// `no_proxy` is not even read); with `--proxy`, the proxy is used, and the environment's
+    /// `no_proxy` still exempts the hosts it names, as in curl. Nothing listens on port 1.
+    @Test func aProxyOnlyWhenAsked() async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let url = f.http.url("/status/200")
+        func fetch(_ extra: [String], _ env: [String: String]) async throws -> Record? {
+            let file = try TempFile(lines: [url], name: "proxy")
+            defer { file.remove() }
+            let process = try SpateProcess(f.args(extra + ["--connect-timeout", "3", file.path]), environment: env)
+            let result = await process.finish(timeLimit: 30)
+            return try Self.records(result).first
+        }
+        let dead = "http://127.0.0.1:1"
+        let ignored = try await fetch([], ["http_proxy": dead, "HTTP_PROXY": dead, "all_proxy": dead, "ALL_PROXY": dead])
+        #expect(ignored?["successful"] as? Bool == true, "\(String(describing: ignored))")
+        let used = try await fetch(["--proxy", dead], ["no_proxy": "", "NO_PROXY": ""])
+        #expect(used?["successful"] as? Bool == false, "\(String(describing: used))")
+        let exempt = try await fetch(["--proxy", dead], ["no_proxy": "127.0.0.1"])
+        #expect(exempt?["successful"] as? Bool == true, "\(String(describing: exempt))")
+    }
+
     // MARK: - 6. Status filters
 
     @Test func matchAndFilterStatusDropRecords() async throws {

@@ -152,6 +152,10 @@ final class CurlMulti: HubSource {
         if let ca = o.caCert { cspate_easy_setopt_str(h, CURLOPT_CAINFO, ca) }
         // No proxy unless asked: an http_proxy in the environment must not reroute a URL list.
         cspate_easy_setopt_str(h, CURLOPT_PROXY, o.proxy ?? "")
+        // Without a proxy no_proxy means nothing, but curl 7.88 still reads no_proxy and
+        // NO_PROXY from the environment for every transfer (two getenv scans); an empty list
+        // spares them. With --proxy, the environment's no_proxy applies, as in curl.
+        if o.proxy == nil { cspate_easy_setopt_str(h, CURLOPT_NOPROXY, "") }
         return h
     }
 
