@@ -252,11 +252,11 @@ nginx_ticks() {
 # nginx_fresh_workers: replace our nginx's workers with new ones and wait until only the new ones run
 # and serve (SIGHUP: the master reads its config again, starts new workers, and the old ones finish and
 # exit). A run then meets workers that have served nobody, whichever tool ran before it. Measured
-# (crawl, 100,000 pages): a spate crawl right after wget2's left the two cores ~10 % idle (9.5-11.3 %,
-# 6 runs), against 3.6-6.2 % after spate's own crawl, after the libcurl floor, after a pause of 8 s
-# following wget2 (no better: 10.1-10.4 %), and 4.1-4.8 % with fresh workers after wget2. The state wget2's
-# 100 threads leave lives in the worker processes (it outlasts the pause, and the TCP metrics cache is
-# not it: flushing that changed nothing); what it is was not pinned down.
+# (crawl, 100,000 pages): a spate crawl right after wget2's left the two cores ~10 % idle (9.5-12.5 %,
+# 23 runs, also 8 s after wget2 ended), against 3.6-9.2 % (most 4-6.5 %) after spate's own crawl or the
+# libcurl floor, and 4.1-4.8 % with fresh workers after wget2. The state wget2's 100 threads leave lives
+# in the worker processes (it outlasts the pause, and the TCP metrics cache is not it: flushing that
+# changed nothing); what it is was not pinned down.
 nginx_fresh_workers() {
   local pid old p left i code
   [ -s "$NGX/nginx.pid" ] && pid="$(cat "$NGX/nginx.pid")" || return 0
