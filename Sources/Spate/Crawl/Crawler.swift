@@ -546,7 +546,7 @@ public actor Crawler {
                 merged.extra = [("sitemap", sitemapFields(entry, status: status, outcome: outcome, sitemap: sitemap))]
             } else {
                 var title: JSONValue = .null
-                merged.extra = pageFields(entry, status: status, outcome: outcome, reader: reader, title: &title)
+                merged.page = pageFields(entry, status: status, outcome: outcome, reader: reader, title: &title)
                 merged.title = title
             }
             finishRecord(entry, value: .null, merged: merged, exception: nil, elapsed: elapsed, robots: run.robots,
@@ -698,7 +698,7 @@ public actor Crawler {
     // MARK: - Links
 
     private func pageFields(_ entry: FrontierEntry, status: Int, outcome: FetchOutcome, reader: PageReader?,
-                            title: inout JSONValue) -> [(String, JSONValue)] {
+                            title: inout JSONValue) -> PageExtra {
         var links: [JSONValue] = []
         var drops: [String: Int] = [:]
         defer { countDrops(drops) }
@@ -750,18 +750,37 @@ public actor Crawler {
                 }
             }
         }
-        var fields: [(String, JSONValue)] = [
-            ("outlinks", .object([("total", .int(total)), ("in_scope", .int(inScope)), ("new", .int(new))])),
-            ("meta_robots", page?.metaRobots.map { .string($0) } ?? .null),
-            ("x_robots_tag", outcome.robotsTag.map { .string($0) } ?? .null),
-            ("noindex", .bool(noindex)),
-            ("rel_canonical", page?.relCanonical.map { href -> JSONValue in
-                if case let .success(u) = CrawlURL.parse(href, base: base) { return .string(u.display) }
-                return .string(href)
-            } ?? .null),
-        ]
-        if configuration.recordLinks { fields.append(("links", .array(links))) }
-        return fields
+        return PageExtra(
+            total: total, inScope: inScope, new: new, metaRobots: page?.metaRobots, xRobotsTag: outcome.robotsTag,
+            noindex: noindex,
+            relCanonical: page?.relCanonical.map { href in
+                if case let .success(u) = CrawlURL.parse(href, base: base) { return u.display }
+                return href
+            },
+            links: configuration.recordLinks ? links : nil)
+    }
+
+    /// A page's own fields in its record's `value`, after the fetch's: written straight into
+    /// the record (no `JSONValue` tree per page).
+    private struct PageExtra {
+        var total: Int, inScope: Int, new: Int
+        var metaRobots: String?
+        var xRobotsTag: String?
+        var noindex: Bool
+        var relCanonical: String?
+        /// With `--links`.
+        var links: [JSONValue]?
+
+        func write(to w: inout JSONWriter) {
+            w.raw(",\"outlinks\":{\"total\":"); w.int(total)
+            w.raw(",\"in_scope\":"); w.int(inScope)
+            w.raw(",\"new\":"); w.int(new)
+            w.raw("},\"meta_robots\":"); if let metaRobots { w.string(metaRobots) } else { w.raw("null") }
+            w.raw(",\"x_robots_tag\":"); if let xRobotsTag { w.string(xRobotsTag) } else { w.raw("null") }
+            w.raw(",\"noindex\":"); w.raw(noindex ? "true" : "false")
+            w.raw(",\"rel_canonical\":"); if let relCanonical { w.string(relCanonical) } else { w.raw("null") }
+            if let links { w.raw(",\"links\":"); JSONValue.array(links).write(to: &w) }
+        }
     }
 
     private struct PlainLink {
@@ -898,9 +917,10 @@ public actor Crawler {
         var extraAttempts: Int
         var title: JSONValue? = nil
         var extra: [(String, JSONValue)] = []
+        var page: PageExtra? = nil
 
         func write(to w: inout JSONWriter) {
-            base.write(to: &w, extraAttempts: extraAttempts, title: title, extra: extra)
+            base.write(to: &w, extraAttempts: extraAttempts, title: title, extra: extra) { w in page?.write(to: &w) }
         }
     }
 

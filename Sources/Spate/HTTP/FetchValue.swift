@@ -60,8 +60,10 @@ public final class FetchValue: RecordValue {
     public func write(to w: inout JSONWriter) { write(to: &w, extraAttempts: 0, title: nil, extra: []) }
 
     /// The object, with the crawler's changes: tries it re-queued added to `attempts`,
-    /// the link extractor's `title` in place of the fetch's, and its fields at the end.
-    func write(to w: inout JSONWriter, extraAttempts: Int, title override: JSONValue?, extra: [(String, JSONValue)]) {
+    /// the link extractor's `title` in place of the fetch's, and its fields at the end
+    /// (`extra`, then what `more` writes: each field with its leading comma).
+    func write(to w: inout JSONWriter, extraAttempts: Int, title override: JSONValue?, extra: [(String, JSONValue)],
+               more: (inout JSONWriter) -> Void = { _ in }) {
         w.raw("{\"url\":"); w.string(url)
         w.raw(",\"final_url\":"); w.string(finalURL)
         w.raw(",\"status\":"); w.int(status)
@@ -94,6 +96,7 @@ public final class FetchValue: RecordValue {
         for (k, v) in extra {
             w.byte(UInt8(ascii: ",")); w.key(k); v.write(to: &w)
         }
+        more(&w)
         w.byte(UInt8(ascii: "}"))
     }
 }
