@@ -725,14 +725,18 @@ public actor Crawler {
             // The plain links' seen-set probes first, their memory asked for all at once.
             let plainOK = plainLinksDecidable(depth: entry.depth + 1, baseInScope: baseInScope)
             plainProbes.removeAll(keepingCapacity: true)
-            for link in page.links {
-                let probe = plainOK && (configuration.followNofollow || !(nofollowPage || link.nofollow)) ? plainProbe(link.url, base: base) : nil
+            // By index, not `for link in`: a link is copied whole (its four strings) only when
+            // it gets past the seen-set.
+            let found = page.links
+            for i in found.indices {
+                let probe = plainOK && (configuration.followNofollow || !(nofollowPage || found[i].nofollow))
+                    ? plainProbe(found[i].url, base: base) : nil
                 if let probe { seen.prefetch(probe.fingerprint) }
                 plainProbes.append(probe)
             }
             var seenPlain = 0
             defer { if seenPlain > 0 { drops["seen", default: 0] += seenPlain } }
-            for (i, link) in page.links.enumerated() {
+            for i in found.indices {
                 if let probe = plainProbes[i], probeSeen(probe) {
                     // What consider() would say (in scope, seen), without its arguments' costs.
                     // (No probes are made when the links are recorded.)
@@ -740,6 +744,7 @@ public actor Crawler {
                     inScope += 1
                     continue
                 }
+                let link = found[i]
                 let nofollow = nofollowPage || link.nofollow
                 let r = consider(link.url, base: base, depth: entry.depth + 1, parent: entry,
                                  via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops)
