@@ -515,18 +515,25 @@ CURLcode cspate_curl_global_init(long flags) {
 
 /* glibc reads GLIBC_TUNABLES once, in the dynamic loader, before any of our code runs; the
    only way to set a tunable for this process is to run it again with the variable set. */
+#define CSPATE_RAN_AGAIN "SPATE_RAN_AGAIN"
+
 int cspate_reexec_with_tunable(char *const argv[], const char *name, const char *value) {
-    if (getauxval(AT_SECURE)) return -1;          /* the loader would drop the variable: no loop */
+    /* This is the run again: once, whatever the loader made of GLIBC_TUNABLES (glibc 2.36
+       keeps a whole copy for getenv, but its loader has rewritten the variable before). */
+    if (getenv(CSPATE_RAN_AGAIN)) { unsetenv(CSPATE_RAN_AGAIN); return 0; }
+    if (getauxval(AT_SECURE)) return -1;          /* the loader would drop the variable */
     const char *old = getenv("GLIBC_TUNABLES");
-    if (old && strstr(old, name)) return 0;        /* set already: by the user, or by us */
+    if (old && strstr(old, name)) return 0;        /* the user's own value */
     size_t n = (old ? strlen(old) + 1 : 0) + strlen(name) + 1 + strlen(value) + 1;
     char *joined = malloc(n);
     char *saved = old ? strdup(old) : NULL;
     if (!joined || (old && !saved)) { free(joined); free(saved); return -1; }
     snprintf(joined, n, "%s%s%s=%s", old ? old : "", old && *old ? ":" : "", name, value);
-    if (setenv("GLIBC_TUNABLES", joined, 1) == 0) execv("/proc/self/exe", argv);
-    /* Still here: the variable goes back to what it was, and the program goes on untuned. */
+    if (setenv("GLIBC_TUNABLES", joined, 1) == 0 && setenv(CSPATE_RAN_AGAIN, "1", 1) == 0)
+        execv("/proc/self/exe", argv);
+    /* Still here: the variables go back to what they were, and the program goes on untuned. */
     int err = errno;
+    unsetenv(CSPATE_RAN_AGAIN);
     if (saved) setenv("GLIBC_TUNABLES", saved, 1); else unsetenv("GLIBC_TUNABLES");
     free(joined); free(saved);
     errno = err;

@@ -62,6 +62,14 @@ import Testing
                 "environment: \(run.environment.filter { $0.hasPrefix("GLIBC") })")
     }
 
+    /// At most one run again: in the run again (SPATE_RAN_AGAIN set), nothing is added,
+    /// whatever GLIBC_TUNABLES holds.
+    @Test func itNeverRunsItselfASecondTime() async throws {
+        let run = try await runningProgram(environment: ["GLIBC_TUNABLES": "", "SPATE_RAN_AGAIN": "1"])
+        #expect(tunables(run.environment) == "", "environment: \(run.environment.filter { $0.hasPrefix("GLIBC") })")
+        #expect(run.record.contains("\"input\":\"not a url\""), "record: \(run.record)")
+    }
+
     @Test func theUsersOwnCacheSizeIsKept() async throws {
         let run = try await runningProgram(environment: ["GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"])
         #expect(tunables(run.environment) == "glibc.malloc.tcache_count=7",

@@ -174,10 +174,11 @@ unsigned long cspate_curl_cache_hits(size_t request);
 
 // ---- glibc's per-thread cache, for the whole process -----------------------------------
 /// Runs the program again (execv of /proc/self/exe, the same argv and process) with
-/// `name=value` added to GLIBC_TUNABLES, unless GLIBC_TUNABLES names `name` already (the
-/// user's choice, or the run again) or the process is set-id (the loader ignores the
-/// variable). Returns 0 if the tunable was set already; -1 with errno if it did not run the
-/// program again (the environment as it was); it does not return if it did.
+/// `name=value` added to GLIBC_TUNABLES and SPATE_RAN_AGAIN=1 set, unless this is the run
+/// again (SPATE_RAN_AGAIN, removed here: at most one run again), GLIBC_TUNABLES names `name`
+/// already (the user's choice) or the process is set-id (the loader ignores the variable).
+/// Returns 0 if the tunable was set already; -1 with errno if it did not run the program
+/// again (the environment as it was); it does not return if it did.
 int cspate_reexec_with_tunable(char *const argv[], const char *name, const char *value);
 
 // ---- Cache hints ---------------------------------------------------------------------

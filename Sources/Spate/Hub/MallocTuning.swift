@@ -16,10 +16,11 @@ public enum MallocTuning {
     public static let tunable = "glibc.malloc.tcache_count"
 
     /// Runs the program again, the same process with the same arguments, with
-    /// `glibc.malloc.tcache_count` added to `GLIBC_TUNABLES`. It returns at once, doing
-    /// nothing, when `GLIBC_TUNABLES` names that tunable already (the user's own value, or
-    /// this is the run again) or the process is set-id; and it returns, with the environment
-    /// as it was, if the program cannot be run again (no /proc): spate then runs with glibc's
+    /// `glibc.malloc.tcache_count` added to `GLIBC_TUNABLES` (and `SPATE_RAN_AGAIN=1`, which
+    /// the run again removes: it never runs itself a second time). It returns at once, doing
+    /// nothing, in the run again, when `GLIBC_TUNABLES` names that tunable already (the
+    /// user's own value) or the process is set-id; and it returns, with the environment as it
+    /// was, if the program cannot be run again (no /proc): spate then runs with glibc's
     /// default. Call it before anything is read from stdin or written anywhere.
     public static func runAgainWithTunedCache() {
         _ = cspate_reexec_with_tunable(CommandLine.unsafeArgv, tunable, String(keptPerSize))
