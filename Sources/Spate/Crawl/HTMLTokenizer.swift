@@ -375,7 +375,7 @@ struct HTMLTokenizer {
         var slots: [HTMLAttributeSlot] = [], arena: [UInt8] = []
         swap(&slots, &self.slots)
         swap(&arena, &self.arena)
-        arena.removeAll(keepingCapacity: arena.capacity <= 4 * Self.maxAttributeValue)
+        arena.removeAll(keepingCapacity: arena.capacity <= Self.keptArenaCapacity)   // as `finish` keeps
         self = HTMLTokenizer()
         swap(&self.slots, &slots)
         swap(&self.arena, &arena)
