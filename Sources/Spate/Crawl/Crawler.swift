@@ -735,7 +735,9 @@ public actor Crawler {
                 plainProbes.append(probe)
             }
             var seenPlain = 0
-            defer { if seenPlain > 0 { drops["seen", default: 0] += seenPlain } }
+            // Counted with the page's record (``finishRecord``), under the lock it takes
+            // anyway: most pages drop only seen links, and need no dictionary of their own.
+            defer { pendingSeen += seenPlain }
             for i in found.indices {
                 if let probe = plainProbes[i], probeSeen(probe) {
                     // What consider() would say (in scope, seen), without its arguments' costs.
@@ -795,6 +797,8 @@ public actor Crawler {
     }
     /// ``plainProbe(_:base:)`` of each link of the page at hand (reused).
     private var plainProbes: [PlainLink?] = []
+    /// Plain links found seen by ``pageFields``, not yet in the run's statistics.
+    private var pendingSeen = 0
 
     private struct LinkFate {
         var status: String
@@ -932,7 +936,10 @@ public actor Crawler {
     private func finishRecord(_ entry: FrontierEntry, value: JSONValue, merged: MergedValue? = nil, exception: RecordException?,
                               elapsed: Double, robots: JSONValue, micros: UInt64, tally: String? = nil, bytes: Int = 0,
                               attempts: Int = 1, declined: Bool = false, journal: Bool = false) {
+        let seen = pendingSeen
+        pendingSeen = 0
         count { s in
+            if seen > 0 { s.drops["seen", default: 0] += seen }
             if let e = exception {
                 s.failures[e.type, default: 0] += 1
                 if declined { s.declined += 1 }

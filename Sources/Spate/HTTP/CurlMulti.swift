@@ -162,7 +162,9 @@ final class CurlMulti: HubSource {
     /// Options that change per transfer.
     private func configure(_ h: UnsafeMutableRawPointer, _ t: Transfer) {
         let r = t.request
-        cspate_easy_setopt_str(h, CURLOPT_URL, r.url.full)
+        // withCString: a native string lends its own NUL-terminated bytes (curl copies the
+        // URL); passing the String as the argument made a copy (utf8CString) per transfer.
+        _ = r.url.full.withCString { cspate_easy_setopt_str(h, CURLOPT_URL, $0) }
         let me = Unmanaged.passUnretained(t).toOpaque()
         cspate_easy_setopt_ptr(h, CURLOPT_PRIVATE, me)
         cspate_easy_setopt_ptr(h, CURLOPT_WRITEDATA, me)

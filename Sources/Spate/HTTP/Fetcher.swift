@@ -259,7 +259,15 @@ public actor Fetcher {
     @inline(never)
     private func request(_ url: FetchURL, _ addresses: [String], method: String, body: [UInt8]?, savePath: String?,
                          consumer: BodyConsumer?, maxBody: Int?) -> TransferRequest {
-        TransferRequest(url: url, address: url.hostIsLiteral ? nil : addresses[0], method: method,
+        request(url, address: url.hostIsLiteral ? nil : addresses[0], method: method, body: body, savePath: savePath,
+                consumer: consumer, maxBody: maxBody)
+    }
+
+    /// `address`: where to connect instead of resolving the URL's host (nil: the host is a
+    /// literal address).
+    private func request(_ url: FetchURL, address: String?, method: String, body: [UInt8]?, savePath: String?,
+                         consumer: BodyConsumer?, maxBody: Int?) -> TransferRequest {
+        TransferRequest(url: url, address: address, method: method,
                         body: body, maxBody: maxBody ?? configuration.maxBody,
                         includeHeaders: configuration.includeHeaders, warc: configuration.warc, savePath: savePath,
                         consumer: consumer)
@@ -330,9 +338,9 @@ public actor Fetcher {
     func fetch(_ url: FetchURL, overrides: FetchOverrides, handle: FetchHandle) {
         let follows = overrides.followRedirects ?? configuration.followRedirects
         if !follows, configuration.retries == 0, configuration.warc == nil, !handle.cancelled, let multi,
-           peers.share(of: url.origin, hub: index) > 0, let addresses = knownAddresses(url.host), takeSlotNow(url.origin) {
-            let request = request(url, addresses, method: configuration.method, body: configuration.body, savePath: nil,
-                                  consumer: overrides.consumer, maxBody: overrides.maxBody)
+           peers.share(of: url.origin, hub: index) > 0, let address = knownAddress(url), takeSlotNow(url.origin) {
+            let request = request(url, address: address, method: configuration.method, body: configuration.body,
+                                  savePath: nil, consumer: overrides.consumer, maxBody: overrides.maxBody)
             request.consumer?.begin()
             let t = Transfer(request)
             handle.transfer = t
@@ -359,10 +367,12 @@ public actor Fetcher {
                                                            bytes: 0, attempts: 1))
     }
 
-    /// `host`'s addresses if known without waiting: a literal, or cached by the group.
-    private func knownAddresses(_ host: String) -> [String]? {
-        if Self.isLiteral(host) { return [host] }
-        if case let .success(list)? = peers.dns.cached(host, now: monotonicNanos()) { return list }
+    /// The address to connect to when it is known without a lookup: `.some(nil)` for a
+    /// literal host (curl connects to it as it is), `.some(address)` from the cache, nil
+    /// when a lookup is needed. (No array is made for a literal.)
+    private func knownAddress(_ url: FetchURL) -> String?? {
+        if url.hostIsLiteral { return .some(nil) }
+        if case let .success(list)? = peers.dns.cached(url.host, now: monotonicNanos()), let first = list.first { return .some(first) }
         return nil
     }
 
