@@ -10,6 +10,7 @@
 #include <time.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 const uint32_t cspate_EPOLLIN = EPOLLIN;
 const uint32_t cspate_EPOLLOUT = EPOLLOUT;
@@ -544,3 +545,6 @@ unsigned long cspate_curl_cache_hits(size_t request) {
     int k = cspate_class_of_request(request);
     return k < 0 ? 0 : cspate_cache_reused[k];
 }
+
+// ---- An anonymous in-memory file (memfd): literal input without a file in /tmp ----------
+int cspate_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

@@ -171,15 +171,13 @@ struct Crawl: AsyncParsableCommand {
                 names.append(a)
             }
         }
-        var temp: String? = nil
-        if !literal.isEmpty {
-            let path = NSTemporaryDirectory() + "/spate-seeds-\(getpid()).txt"
-            try (literal.joined(separator: "\n") + "\n").write(toFile: path, atomically: false, encoding: .utf8)
-            temp = path
-            paths.insert(path, at: 0)
+        // The URL arguments are read as one more input, from memory (no file in /tmp).
+        let arguments = literal.isEmpty ? nil : try LiteralInput(lines: literal)
+        defer { withExtendedLifetime(arguments) {} }
+        if let arguments {
+            paths.insert(arguments.path, at: 0)
             names.insert("<arguments>", at: 0)
         }
-        defer { if let temp { unlink(temp) } }
         // Only --sitemap: no seed list, and no waiting for stdin.
         if paths.isEmpty && !sitemap.isEmpty {
             paths = ["/dev/null"]

@@ -67,4 +67,25 @@ import Testing
         #expect(more.map(\.0) == ["two", "three"] && more.map(\.1) == [3, 5])
         #expect(try reader.next() == nil)
     }
+
+    /// A crawl's URL arguments are one more input, read from an anonymous file in memory:
+    /// nothing is written to /tmp, where a file at a predictable name could be planted
+    /// beforehand as a symlink to something the user owns.
+    @Test func argumentsAreReadFromMemoryNotFromTmp() throws {
+        let input = try LiteralInput(lines: ["http://a.example/", "  b  ", "# not a job", "c"])
+        #expect(input.path.hasPrefix("/proc/self/fd/"), "\(input.path)")
+        var target = [CChar](repeating: 0, count: 4096)
+        let n = readlink(input.path, &target, target.count - 1)
+        try #require(n > 0)
+        let name = String(decoding: target[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(name.hasPrefix("/memfd:spate-arguments"), "the input is \(name)")
+        let reader = try LineReader(paths: [input.path], names: ["<arguments>"])
+        #expect(reader.allRegularFiles, "drained like a file after a stop")
+        let a = try reader.next()
+        #expect(a?.text == "http://a.example/" && a?.file == "<arguments>" && a?.line == 1)
+        let b = try reader.next()
+        #expect(b?.text == "b" && b?.line == 2)
+        #expect(try reader.next()?.text == "c")
+        #expect(try reader.next() == nil)
+    }
 }

@@ -185,4 +185,7 @@ int cspate_reexec_with_tunable(char *const argv[], const char *name, const char 
 /// Asks the CPU to start loading `p`'s cache line (the seen-set's slots: one miss a link).
 static inline void cspate_prefetch(const void *p) { __builtin_prefetch(p); }
 
+/// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory (Linux 3.17+); -1 with errno.
+int cspate_memfd(const char *name);
+
 #endif
