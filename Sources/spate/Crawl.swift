@@ -159,25 +159,12 @@ struct Crawl: AsyncParsableCommand {
         c.sitemapsFromRobots = !noSitemaps && !ignoreRobots
         c.sitemaps = sitemap
 
-        // Arguments that are URLs (and not files) are seeds themselves.
-        var paths: [String] = []
-        var names: [String] = []
-        var literal: [String] = []
-        for a in run.files {
-            if a != "-" && !FileManager.default.fileExists(atPath: a) && (a.contains("://") || a.hasPrefix("www.")) {
-                literal.append(a)
-            } else {
-                paths.append(a)
-                names.append(a)
-            }
-        }
-        // The URL arguments are read as one more input, from memory (no file in /tmp).
-        let arguments = literal.isEmpty ? nil : try LiteralInput(lines: literal)
-        defer { withExtendedLifetime(arguments) {} }
-        if let arguments {
-            paths.insert(arguments.path, at: 0)
-            names.insert("<arguments>", at: 0)
-        }
+        // Arguments that are URLs (and not files) are seeds themselves, read first.
+        let inputs = try run.inputs()
+        defer { withExtendedLifetime(inputs.arguments) {} }
+        var paths = inputs.paths
+        var names = inputs.names
+        let literal = inputs.literal
         // Only --sitemap: no seed list, and no waiting for stdin.
         if paths.isEmpty && !sitemap.isEmpty {
             paths = ["/dev/null"]

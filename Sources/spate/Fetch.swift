@@ -85,8 +85,11 @@ struct Fetch: AsyncParsableCommand {
         } catch let e as FetchError { throw ValidationError(e.message) }
 
         let outputFD = try run.openOutput()
+        // Arguments that are URLs (and not files) are jobs themselves, read first.
+        let inputs = try run.inputs()
+        defer { withExtendedLifetime(inputs.arguments) {} }
         let (reader, hub, resolver) = try await Runner.start(
-            files: run.files, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
+            files: inputs.paths, names: inputs.names, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
         do {
             c.warc = try warc.open(command: "spate fetch", info: [WARCWriter.Field("robots", "ignore")])
         } catch {
@@ -97,7 +100,9 @@ struct Fetch: AsyncParsableCommand {
         var job = FetchJob(fetchers: fetchers)
         job.matchStatus = match
         job.filterStatus = filter
-        let status = await Runner.execute(kind: job, options: run.batchOptions, reader: reader, hub: hub, outputFD: outputFD,
+        var options = run.batchOptions
+        options.includeSource = inputs.paths.count > 1
+        let status = await Runner.execute(kind: job, options: options, reader: reader, hub: hub, outputFD: outputFD,
                                           command: "spate fetch", unit: "URLs", quiet: run.quiet)
         fetchers.shutdown()
         throw ExitCode(WARCOptions.close(c.warc, command: "spate fetch", status: status.rawValue))

@@ -4,7 +4,7 @@ import Spate
 
 /// Flags every subcommand shares: inputs, admission, timeouts, ordering, output.
 struct RunOptions: ParsableArguments {
-    @Argument(help: "Input files, one job per line ('-' or none: stdin).")
+    @Argument(help: "Input files, one job per line ('-' or none: stdin); fetch and crawl also take URLs (jobs of their own, read first).")
     var files: [String] = []
 
     @Option(name: .long, help: "Join timeout in seconds: stop waiting, report unfinished jobs as not ready (gevent joinall(timeout=)).")
@@ -56,6 +56,37 @@ struct RunOptions: ParsableArguments {
         o.ordered = ordered
         o.includeSource = files.count > 1
         return o
+    }
+
+    /// The inputs to read: the files (or stdin) and, first, the arguments that are URLs and
+    /// name no file (`spate fetch https://…`, `spate crawl https://…`), read from memory as
+    /// one more input called `<arguments>` (``LiteralInput``: nothing is written to /tmp).
+    /// Keep `arguments` alive while the reader runs.
+    func inputs() throws -> Inputs {
+        var i = Inputs()
+        for a in files {
+            if a != "-" && access(a, F_OK) != 0 && (a.contains("://") || a.hasPrefix("www.")) {
+                i.literal.append(a)
+            } else {
+                i.paths.append(a)
+                i.names.append(a)
+            }
+        }
+        if !i.literal.isEmpty {
+            let arguments = try LiteralInput(lines: i.literal)
+            i.arguments = arguments
+            i.paths.insert(arguments.path, at: 0)
+            i.names.insert("<arguments>", at: 0)
+        }
+        return i
+    }
+
+    struct Inputs {
+        var paths: [String] = []
+        var names: [String] = []
+        /// The URL arguments, in order.
+        var literal: [String] = []
+        var arguments: LiteralInput?
     }
 }
 

@@ -621,6 +621,32 @@ import Testing
         #expect(exempt?["successful"] as? Bool == true, "\(String(describing: exempt))")
     }
 
+    /// URLs given as arguments are jobs, like a crawl's seeds (`spate fetch https://…`), read
+    /// before the input files; an argument that is neither a file nor a URL is still a usage
+    /// error, not a job.
+    @Test func urlArgumentsAreJobs() async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let file = try TempFile(lines: [f.http.url("/status/404")], name: "args")
+        defer { file.remove() }
+        let both = try await runSpate(f.args(["--ordered", f.http.url("/status/200"), file.path]), timeLimit: 30)
+        #expect(both.exited && both.status == 0, "a 404 is a successful fetch: \(Self.describe(both))")
+        let rs = try Self.records(both)
+        #expect(rs.count == 2, "\(Self.describe(both))")
+        #expect(rs.first?["input"] as? String == f.http.url("/status/200") && rs.first?["file"] as? String == "<arguments>"
+                && Self.value(rs.first)?["status"] as? Int == 200, "\(rs)")
+        #expect(rs.last?["input"] as? String == f.http.url("/status/404") && rs.last?["file"] as? String == file.path
+                && Self.value(rs.last)?["status"] as? Int == 404, "\(rs)")
+
+        // Only arguments: stdin is not read (it stays open here, and would block the run).
+        let alone = await (try SpateProcess(f.args([f.http.url("/status/200")]), input: .openPipe(Data()))).finish(timeLimit: 30)
+        let aloneRecords = try Self.records(alone)
+        #expect(alone.exited && alone.status == 0 && aloneRecords.count == 1, "\(Self.describe(alone))")
+
+        let missing = try await runSpate(f.args(["/no/such/urls.txt"]), timeLimit: 30)
+        #expect(missing.exited && missing.status == 2, "\(Self.describe(missing))")
+    }
+
     // MARK: - 6. Status filters
 
     @Test func matchAndFilterStatusDropRecords() async throws {
