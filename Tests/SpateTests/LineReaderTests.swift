@@ -87,5 +87,6 @@ import Testing
         #expect(b?.text == "b" && b?.line == 2)
         #expect(try reader.next()?.text == "c")
         #expect(try reader.next() == nil)
+        withExtendedLifetime(input) {}   // the path names the file only while `input` lives
     }
 }

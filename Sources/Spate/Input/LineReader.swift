@@ -143,7 +143,7 @@ public final class LineReader {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw InputError(path: paths[fileIndex], message: String(cString: strerror(errno)))
+                throw InputError(path: names[fileIndex], message: String(cString: strerror(errno)))
             }
             if n == 0 { eof = true } else { end = n }
         }

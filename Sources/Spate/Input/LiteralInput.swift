@@ -27,24 +27,27 @@ public final class LiteralInput {
             guard fd >= 0 else {
                 throw InputError(path: "<arguments>", message: "no file for the arguments: \(String(cString: strerror(errno)))")
             }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)   // like the memfd's MFD_CLOEXEC
             path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             unlinkPath = path
         }
-        self.fd = fd
-        self.path = path
-        self.unlinkPath = unlinkPath
+        // Written before the stored properties are set: a failure cleans up here, and deinit
+        // (which runs only for a fully initialised object) never does it a second time.
         var written = 0
         while written < text.count {
             let n = text.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                let message = String(cString: strerror(errno))
+                let message = n == 0 ? "nothing written" : String(cString: strerror(errno))
                 close(fd)
                 if let unlinkPath { unlink(unlinkPath) }
                 throw InputError(path: "<arguments>", message: "writing the arguments: \(message)")
             }
             written += n
         }
+        self.fd = fd
+        self.path = path
+        self.unlinkPath = unlinkPath
     }
 
     deinit {
