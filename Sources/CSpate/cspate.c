@@ -548,3 +548,20 @@ unsigned long cspate_curl_cache_hits(size_t request) {
 
 // ---- An anonymous in-memory file (memfd): literal input without a file in /tmp ----------
 int cspate_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+// ---- A spare scratch buffer per thread (JSONWriter's) -----------------------------------
+static __thread void *cspate_scratch_ptr;
+static __thread size_t cspate_scratch_cap;
+void *cspate_scratch_take(size_t *capacity) {
+    void *p = cspate_scratch_ptr;
+    *capacity = cspate_scratch_cap;
+    cspate_scratch_ptr = NULL;
+    cspate_scratch_cap = 0;
+    return p;
+}
+_Bool cspate_scratch_give(void *p, size_t capacity) {
+    if (cspate_scratch_ptr || capacity > 64 * 1024) return 0;
+    cspate_scratch_ptr = p;
+    cspate_scratch_cap = capacity;
+    return 1;
+}

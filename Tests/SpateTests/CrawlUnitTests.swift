@@ -203,7 +203,15 @@ import Testing
                   "https://b.test?x", "http://:pw@c.test/", "HTTP://Ex.COM:80/a/./b/../c#x", "http://a.test/ünï/çødé?q=ü#ß"] {
             let url = try Self.url(u)
             #expect(url.displayUTF8Count == url.display.utf8.count, "\(u): \(url.displayUTF8Count) vs '\(url.display)'")
+            // The guards count on the serialization's bytes; the parts' strings agree.
+            #expect(url.pathSlashCount == url.path.utf8.filter { $0 == UInt8(ascii: "/") }.count, "\(u)")
+            let q = url.query ?? ""
+            #expect(url.queryParameterCount == (q.isEmpty ? 0 : 1 + q.utf8.filter { $0 == UInt8(ascii: "&") }.count), "\(u)")
         }
+        // A fragment's `&` is not a parameter; an empty query has none.
+        #expect(try check("http://a.test/?a&b&c#x&y&z") == nil)
+        #expect(try check("http://a.test/?a&b&c&d#x") == "query_params")
+        #expect(try check("http://a.test/p?") == nil)
     }
 
     @Test func sessionIDsLeaveTheDedupeKey() {

@@ -149,4 +149,34 @@ import Testing
         let page = Array("<html><head><title>Page 000001</title></head><body>".utf8)
         page.withUnsafeBytes { #expect(HTMLTitle.scan($0, final: false) == .title("Page 000001")) }
     }
+
+    /// The writer's raw buffer: it grows past its first capacity without losing bytes, the
+    /// bytes it lends (`withBytes`) are those it copies (`bytes`), and a thread's spare
+    /// buffer, taken by the next writer, starts it empty — also with writers nested.
+    @Test func theBufferGrowsAndIsReusedEmpty() {
+        var expected: [UInt8] = []
+        var w = JSONWriter(capacity: 8)
+        for i in 0..<5_000 {
+            w.int(i); w.byte(UInt8(ascii: ","))
+            expected += Array(String(i).utf8) + [UInt8(ascii: ",")]
+        }
+        w.string(String(repeating: "é\"", count: 3_000))
+        expected += Array(("\"" + String(repeating: "é\\\"", count: 3_000) + "\"").utf8)
+        #expect(w.bytes == expected)
+        #expect(w.withBytes { Array($0) } == expected)
+        _ = consume w
+        for round in 0..<3 {
+            var outer = JSONWriter(capacity: 16)
+            #expect(outer.bytes.isEmpty)
+            outer.raw("{\"a\":")
+            do {
+                var inner = JSONWriter()
+                #expect(inner.bytes.isEmpty, "round \(round)")
+                inner.int(round)
+                #expect(inner.bytes == Array(String(round).utf8))
+            }
+            outer.int(round); outer.byte(UInt8(ascii: "}"))
+            #expect(String(decoding: outer.bytes, as: UTF8.self) == "{\"a\":\(round)}")
+        }
+    }
 }

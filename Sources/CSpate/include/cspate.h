@@ -188,4 +188,10 @@ static inline void cspate_prefetch(const void *p) { __builtin_prefetch(p); }
 /// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory (Linux 3.17+); -1 with errno.
 int cspate_memfd(const char *name);
 
+/* One spare scratch buffer per thread (JSONWriter's): take leaves the thread without one
+   (NULL when it has none); give keeps a buffer of at most 64 KiB if the thread has none,
+   and says whether it was kept (if not, the caller frees it). */
+void *cspate_scratch_take(size_t *capacity);
+_Bool cspate_scratch_give(void *p, size_t capacity);
+
 #endif

@@ -84,21 +84,16 @@ final class CrawlScope {
     /// too often, too many query parameters.
     func trapGuard(_ url: CrawlURL) -> String? {
         if url.displayUTF8Count > configuration.maxURLLength { return "url_length" }
-        let path = url.path
         // Only a path with more segments than the limit can repeat one too often.
-        let slashes = path.utf8.reduce(0) { $1 == UInt8(ascii: "/") ? $0 + 1 : $0 }
-        if slashes > configuration.maxRepeatedSegments {
+        if url.pathSlashCount > configuration.maxRepeatedSegments {
             var counts: [Substring: Int] = [:]
-            for segment in path.split(separator: "/") {
+            for segment in url.path.split(separator: "/") {
                 let n = (counts[segment] ?? 0) + 1
                 if n > configuration.maxRepeatedSegments { return "repeated_segments" }
                 counts[segment] = n
             }
         }
-        if let q = url.query, !q.isEmpty {
-            let params = q.utf8.reduce(1) { $1 == UInt8(ascii: "&") ? $0 + 1 : $0 }
-            if params > configuration.maxQueryParams { return "query_params" }
-        }
+        if url.queryParameterCount > configuration.maxQueryParams { return "query_params" }
         return nil
     }
 }

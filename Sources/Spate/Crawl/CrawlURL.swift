@@ -120,10 +120,32 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
     private var pathEnd: Int { queryStart >= 0 ? Int(queryStart) : fragmentOrEnd }
 
     private func slice(_ from: Int, _ to: Int) -> String {
+        // From the bytes: a String slice would check its bounds for scalar alignment first.
+        if let s = href.utf8.withContiguousStorageIfAvailable({ String(decoding: UnsafeBufferPointer(rebasing: $0[from..<to]), as: UTF8.self) }) {
+            return s
+        }
         let u = href.utf8
         let a = u.index(u.startIndex, offsetBy: from)
         let b = u.index(a, offsetBy: to - from)
         return String(href[a..<b])
+    }
+
+    /// How many times `byte` occurs in the serialization's bytes `from..<to`.
+    private func occurrences(of byte: UInt8, _ from: Int, _ to: Int) -> Int {
+        if let n = href.utf8.withContiguousStorageIfAvailable({ b -> Int in
+            var n = 0
+            for i in from..<to where b[i] == byte { n &+= 1 }
+            return n
+        }) { return n }
+        return href.utf8.dropFirst(from).prefix(to - from).reduce(0) { $1 == byte ? $0 + 1 : $0 }
+    }
+
+    /// The number of `/` in the path (its segments: no more than this).
+    var pathSlashCount: Int { occurrences(of: UInt8(ascii: "/"), Int(pathStart), pathEnd) }
+    /// The number of query parameters (`&`-separated; 0 for no or an empty query).
+    var queryParameterCount: Int {
+        guard queryStart >= 0, Int(queryStart) + 1 < fragmentOrEnd else { return 0 }
+        return 1 + occurrences(of: UInt8(ascii: "&"), Int(queryStart) + 1, fragmentOrEnd)
     }
 
     var isHTTPS: Bool { schemeEnd == 5 }
@@ -176,11 +198,30 @@ public struct CrawlURL: Sendable, Hashable, CustomStringConvertible {
 
     /// "scheme://host:port" in one allocation (a chain of `+` made one per step).
     static func origin(scheme: String, host: String, port: Int) -> String {
-        let p = String(port)
-        var s = String()
-        s.reserveCapacity(scheme.utf8.count + 3 + host.utf8.count + 1 + p.utf8.count)
-        s += scheme; s += "://"; s += host; s += ":"; s += p
-        return s
+        var scheme = scheme, host = host
+        return scheme.withUTF8 { s in
+            host.withUTF8 { h in
+                // Written as bytes: appending the parts to a String cost ~2,000 instructions.
+                var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                             UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                return withUnsafeMutableBytes(of: &digits) { d in
+                    var n = port.magnitude, k = d.count
+                    repeat { k -= 1; d[k] = UInt8(ascii: "0") + UInt8(n % 10); n /= 10 } while n > 0
+                    if port < 0 { k -= 1; d[k] = UInt8(ascii: "-") }
+                    let total = s.count + 3 + h.count + 1 + (d.count - k)
+                    return String(unsafeUninitializedCapacity: total) { out in
+                        var i = 0
+                        for b in s { out[i] = b; i += 1 }
+                        out[i] = UInt8(ascii: ":"); out[i + 1] = UInt8(ascii: "/"); out[i + 2] = UInt8(ascii: "/"); i += 3
+                        for b in h { out[i] = b; i += 1 }
+                        out[i] = UInt8(ascii: ":"); i += 1
+                        for j in k..<d.count { out[i] = d[j]; i += 1 }
+                        return i
+                    }
+                }
+            }
+        }
     }
     public var description: String { display }
 

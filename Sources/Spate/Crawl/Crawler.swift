@@ -965,7 +965,7 @@ public actor Crawler {
         w.byte(UInt8(ascii: ",")); w.key("elapsed_ms"); w.double(elapsed)
         tail(&w, entry, robots: robots)
         if journal { state?.journal.append(.noFetch(job: entry.job, fingerprint: nil, seedIndex: entry.source?.job, record: w.bytes)) }
-        emit(entry, w.bytes)
+        w.withBytes { sink.emit(entry.job, $0) }
     }
 
     // MARK: - State (--state)

@@ -1,3 +1,6 @@
+import CSpate
+import Glibc
+
 /// A JSON value with ordered object keys: records keep a stable, documented field order.
 public enum JSONValue: Sendable, Equatable {
     case null
@@ -50,19 +53,71 @@ public enum JSONValue: Sendable, Equatable {
 
 /// Appends JSON text to a byte buffer. Strings are escaped per RFC 8259; invalid UTF-8 in
 /// input lines has already been repaired to U+FFFD by `String(decoding:)`.
-public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
+///
+/// The buffer is raw memory, not an array: an append is a bounds check and a copy (an
+/// array's `append(contentsOf:)` cost ~70 instructions a call, and a record makes ~150).
+/// A writer takes its thread's spare buffer if there is one and gives it back when it ends
+/// (``cspate_scratch_take``): a crawl's records, emitted with ``withBytes(_:)``, allocate
+/// nothing. Not copyable: one owner for the buffer.
+public struct JSONWriter: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
 
-    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 256) {
+        var cap = 0
+        var p = cspate_scratch_take(&cap)   // this thread's spare buffer, or nil
+        if p == nil || cap < capacity {
+            cap = Swift.max(capacity, 64)
+            p = realloc(p, cap)
+        }
+        guard let p else { fatalError("JSONWriter: out of memory") }
+        base = p.assumingMemoryBound(to: UInt8.self)
+        self.capacity = cap
+    }
+
+    deinit {
+        if !cspate_scratch_give(base, capacity) { free(base) }
+    }
 
     /// A record's first buffer: a fetch record (~600 bytes) or a crawl record (~950) is
-    /// written without growing it (each growth a malloc and a copy), and with the array's
-    /// header the allocation stays within glibc's per-thread cache (≤ 1032 bytes).
-    public static let recordCapacity = 992
+    /// written without growing it.
+    public static let recordCapacity = 1024
 
-    @inline(__always) mutating func byte(_ b: UInt8) { bytes.append(b) }
+    /// The text so far, as an array (a copy).
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    /// The text so far, lent to `body` (no copy).
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    @inline(never)
+    private mutating func grow(_ needed: Int) {
+        let n = Swift.max(needed, 2 * capacity)
+        guard let p = realloc(base, n) else { fatalError("JSONWriter: out of memory") }
+        base = p.assumingMemoryBound(to: UInt8.self)
+        capacity = n
+    }
+
+    @inline(__always) mutating func byte(_ b: UInt8) {
+        if count == capacity { grow(count + 1) }
+        base[count] = b
+        count &+= 1
+    }
+
+    @inline(__always) private mutating func append(_ p: UnsafeRawPointer, _ n: Int) {
+        if n > capacity &- count { grow(count + n) }
+        UnsafeMutableRawPointer(base + count).copyMemory(from: p, byteCount: n)
+        count &+= n
+    }
+
+    @inline(__always) private mutating func append(_ b: UnsafeBufferPointer<UInt8>) {
+        if let p = b.baseAddress { append(UnsafeRawPointer(p), b.count) }
+    }
+
     mutating func raw(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        append(UnsafeRawPointer(s.utf8Start), s.utf8CodeUnitCount)
     }
 
     mutating func key(_ k: String) {
@@ -71,8 +126,8 @@ public struct JSONWriter {
     }
 
     mutating func int(_ i: Int) {
-        if i >= 0 && i < 10 { bytes.append(UInt8(ascii: "0") + UInt8(i)); return }
-        if i < 0 { bytes.append(UInt8(ascii: "-")) }
+        if i >= 0 && i < 10 { byte(UInt8(ascii: "0") + UInt8(i)); return }
+        if i < 0 { byte(UInt8(ascii: "-")) }
         digits(i.magnitude)
     }
 
@@ -87,7 +142,7 @@ public struct JSONWriter {
                 buf[p] = UInt8(ascii: "0") + UInt8(n % 10)
                 n /= 10
             } while n > 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[p..<20]))
+            append(UnsafeBufferPointer(rebasing: buf[p..<20]))
         }
     }
 
@@ -98,61 +153,64 @@ public struct JSONWriter {
         let scaled = (d * 1000).rounded()
         if abs(scaled) < 9e15 {
             let n = Int(scaled)
-            if n < 0 { bytes.append(UInt8(ascii: "-")) }
+            if n < 0 { byte(UInt8(ascii: "-")) }
             let a = n.magnitude
             digits(a / 1000)
             var frac = a % 1000
             if frac != 0 {
-                bytes.append(UInt8(ascii: "."))
+                byte(UInt8(ascii: "."))
                 // Three digits, trailing zeros dropped: 50 → ".05", 500 → ".5".
                 var width = 3
                 while frac % 10 == 0 { frac /= 10; width -= 1 }
                 var divisor: UInt = width == 3 ? 100 : (width == 2 ? 10 : 1)
                 while divisor > 0 {
-                    bytes.append(UInt8(ascii: "0") + UInt8(frac / divisor % 10))
+                    byte(UInt8(ascii: "0") + UInt8(frac / divisor % 10))
                     divisor /= 10
                 }
             }
         } else {
-            bytes.append(contentsOf: "\(d)".utf8)
+            var text = "\(d)"
+            text.withUTF8 { append($0) }
         }
     }
 
     mutating func string(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
+        byte(UInt8(ascii: "\""))
         s.withUTF8Bytes { escaped($0) }
-        bytes.append(UInt8(ascii: "\""))
+        byte(UInt8(ascii: "\""))
     }
 
     /// `utf8` with JSON's escapes, without the quotes.
     private mutating func escaped(_ utf8: UnsafeBufferPointer<UInt8>) {
         let n = utf8.count
         guard let base = utf8.baseAddress else { return }
-        let raw = UnsafeRawPointer(base)
+        let words = UnsafeRawPointer(base)
         var runStart = 0
         var i = 0
         while i < n {
             // Eight bytes at a time while none needs escaping (a byte below 0x20, '"' or
             // '\\'): URLs, digests and titles mostly go through here.
-            while i &+ 8 <= n && !Self.needsEscape(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i &+= 8 }
+            while i &+ 8 <= n && !Self.needsEscape(words.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i &+= 8 }
             if i >= n { break }
             let c = utf8[i]
             i &+= 1
             if c >= 0x20 && c != 0x22 && c != 0x5C { continue }
-            if runStart < i - 1 { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<(i - 1)])) }
+            if runStart < i - 1 { append(UnsafeBufferPointer(rebasing: utf8[runStart..<(i - 1)])) }
             runStart = i
             switch c {
-            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x22: raw("\\\"")
+            case 0x5C: raw("\\\\")
+            case 0x0A: raw("\\n")
+            case 0x0D: raw("\\r")
+            case 0x09: raw("\\t")
             default:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
+                let hex: StaticString = "0123456789abcdef"
+                raw("\\u00")
+                byte(hex.utf8Start[Int(c >> 4)])
+                byte(hex.utf8Start[Int(c & 0xF)])
             }
         }
-        if runStart < n { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<n])) }
+        if runStart < n { append(UnsafeBufferPointer(rebasing: utf8[runStart..<n])) }
     }
 
     /// Whether any of the eight bytes of `w` is below 0x20, '"' or '\\' (the classic

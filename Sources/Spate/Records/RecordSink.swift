@@ -5,10 +5,16 @@ import Synchronization
 /// Where a run's records go: ``RecordSink`` (stdout or a file, streamed), or a crawl's
 /// durable output (`--state`), which writes them at checkpoints.
 protocol RecordEmitter: AnyObject, Sendable {
-    /// Adds the record of job `index` (without the trailing newline).
-    func emit(_ index: Int, _ record: [UInt8])
+    /// Adds (copies) the record of job `index` (without the trailing newline).
+    func emit(_ index: Int, _ record: UnsafeRawBufferPointer)
     /// Hands buffered records on; with `wait`, returns once they are written.
     func flush(wait: Bool)
+}
+
+extension RecordEmitter {
+    func emit(_ index: Int, _ record: [UInt8]) {
+        record.withUnsafeBytes { emit(index, $0) }
+    }
 }
 
 /// Writes JSON Lines records to a file descriptor (stdout by default), in completion
@@ -49,10 +55,14 @@ public final class RecordSink: RecordEmitter, Sendable {
 
     /// Adds the record of job `index` (without the trailing newline).
     public func emit(_ index: Int, _ record: [UInt8]) {
+        record.withUnsafeBytes { emit(index, $0) }
+    }
+
+    public func emit(_ index: Int, _ record: UnsafeRawBufferPointer) {
         let full = state.withLock { s -> Bool in
             if ordered && index != s.next {
-                // Held for a while: exactly its size (records are built in roomy buffers).
-                s.pending[index] = record.withUnsafeBufferPointer { Array($0) }
+                // Held for a while: exactly its size.
+                s.pending[index] = Array(record)
                 return false
             }
             append(&s, record)
@@ -100,6 +110,10 @@ public final class RecordSink: RecordEmitter, Sendable {
     }
 
     private func append(_ s: inout State, _ record: [UInt8]) {
+        record.withUnsafeBytes { append(&s, $0) }
+    }
+
+    private func append(_ s: inout State, _ record: UnsafeRawBufferPointer) {
         s.buffer.append(contentsOf: record)
         s.buffer.append(0x0A)
         s.next += 1

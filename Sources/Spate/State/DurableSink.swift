@@ -65,7 +65,7 @@ final class DurableSink: RecordEmitter, @unchecked Sendable {
 
     var ordered: Bool { false }
 
-    func emit(_ index: Int, _ record: [UInt8]) {
+    func emit(_ index: Int, _ record: UnsafeRawBufferPointer) {
         let early = held.withLock { h -> Bool in
             h.records.append(contentsOf: record)
             h.records.append(0x0A)
