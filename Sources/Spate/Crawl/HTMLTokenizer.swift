@@ -47,7 +47,11 @@ struct HTMLTokenizer {
     /// One per `HTMLAttributeName`, made by the first kept attribute (a `present` bit is set
     /// only after that): a new or reset tokenizer allocates nothing.
     private var slots: [HTMLAttributeSlot] = []
-    private var arena: [UInt8] = []      // the kept values, back to back
+    /// The kept values, back to back, in `arena[0..<arenaUsed]`. The array is only ever
+    /// grown (with zeros) and overwritten: emptying it per tag and appending (the generic
+    /// `removeAll` and `append(contentsOf:)` of Array) cost ~2,500 instructions a page.
+    private var arena: [UInt8] = []
+    private var arenaUsed = 0
 
     // Markup declaration open: which keyword is being matched and how far.
     private var declarationKind: UInt8 = 0
@@ -375,7 +379,7 @@ struct HTMLTokenizer {
         var slots: [HTMLAttributeSlot] = [], arena: [UInt8] = []
         swap(&slots, &self.slots)
         swap(&arena, &self.arena)
-        arena.removeAll(keepingCapacity: arena.capacity <= Self.keptArenaCapacity)   // as `finish` keeps
+        if arena.count > Self.keptArenaCapacity { arena = [] }   // as `finish` keeps
         self = HTMLTokenizer()
         swap(&self.slots, &slots)
         swap(&self.arena, &arena)
@@ -393,7 +397,7 @@ struct HTMLTokenizer {
         }
         beginTag(end: false)
         // A reused tokenizer keeps a page's worth of value bytes for the next page.
-        if arena.capacity > Self.keptArenaCapacity { arena = [] }
+        if arena.count > Self.keptArenaCapacity { arena = [] }
         state = .data
     }
 
@@ -408,8 +412,9 @@ struct HTMLTokenizer {
         currentSlot = -1
         seen = 0
         present = 0
-        if !arena.isEmpty {
-            if arena.capacity > 4 * Self.maxAttributeValue { arena = [] } else { arena.removeAll(keepingCapacity: true) }
+        if arenaUsed > 0 {
+            if arena.count > 4 * Self.maxAttributeValue { arena = [] }
+            arenaUsed = 0
         }
     }
 
@@ -428,7 +433,7 @@ struct HTMLTokenizer {
         present |= bit
         let slot = Int(name.rawValue)
         if slots.isEmpty { slots = [HTMLAttributeSlot](repeating: HTMLAttributeSlot(), count: HTMLAttributeName.allCases.count) }
-        slots[slot] = HTMLAttributeSlot(start: Int32(arena.count), length: 0)
+        slots[slot] = HTMLAttributeSlot(start: Int32(arenaUsed), length: 0)
         currentSlot = slot
     }
 
@@ -438,11 +443,18 @@ struct HTMLTokenizer {
         let length = Int(slots[currentSlot].length) + bytes.count
         if length > Self.maxAttributeValue {
             // Too long to be a link worth keeping: drop it, keep consuming.
-            arena.removeSubrange(Int(slots[currentSlot].start)...)
+            arenaUsed = Int(slots[currentSlot].start)
             present &= ~(1 << UInt16(currentSlot))
             currentSlot = -1
         } else {
-            arena.append(contentsOf: bytes)
+            let at = arenaUsed, n = bytes.count
+            if at + n > arena.count {
+                arena.append(contentsOf: repeatElement(0, count: Swift.max(at + n - arena.count, arena.count, 256)))
+            }
+            if let from = bytes.baseAddress {
+                arena.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: at).copyMemory(from: from, byteCount: n) }
+            }
+            arenaUsed = at + n
             slots[currentSlot].length = Int32(length)
         }
     }
@@ -456,7 +468,9 @@ struct HTMLTokenizer {
         }
         if storing && present != 0 {
             let tag = tagID, closing = selfClosing, kept = present
-            arena.withUnsafeBytes { values in
+            let used = arenaUsed
+            arena.withUnsafeBytes { all in
+                let values = UnsafeRawBufferPointer(rebasing: all[0..<used])
                 slots.withUnsafeBufferPointer { slots in
                     sink.startTag(tag, attributes: HTMLAttributes(values: values, slots: slots, present: kept), selfClosing: closing)
                 }
