@@ -188,12 +188,13 @@ struct Crawl: AsyncParsableCommand {
             if let r = crawlState?.resumeSummary, !run.quiet {
                 StandardError.write("spate crawl: \(r)\n")
             }
-        } else {
-            outputFD = try run.openOutput()
         }
 
         let (reader, hub, resolver) = try await Runner.start(
             files: paths, names: names, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
+        // Only once the inputs and the resolver are ready (see resolve); with --state the
+        // output belongs to the crawl's state.
+        if crawlState == nil { outputFD = try run.openOutput(else: hub) }
         do {
             // With --state the WARC series continues across runs (never replaced).
             f.warc = try warc.open(command: "spate crawl", info: [WARCWriter.Field("robots", ignoreRobots ? "ignore" : "obey")],

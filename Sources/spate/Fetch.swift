@@ -84,12 +84,13 @@ struct Fetch: AsyncParsableCommand {
             filter = try filterStatus.map { try StatusFilter(parsing: $0) }
         } catch let e as FetchError { throw ValidationError(e.message) }
 
-        let outputFD = try run.openOutput()
         // Arguments that are URLs (and not files) are jobs themselves, read first.
         let inputs = try run.inputs()
         defer { withExtendedLifetime(inputs.arguments) {} }
         let (reader, hub, resolver) = try await Runner.start(
             files: inputs.paths, names: inputs.names, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: true))
+        // Only once the inputs and the resolver are ready (see resolve).
+        let outputFD = try run.openOutput(else: hub)
         do {
             c.warc = try warc.open(command: "spate fetch", info: [WARCWriter.Field("robots", "ignore")])
         } catch {

@@ -22,9 +22,11 @@ struct Resolve: AsyncParsableCommand {
     func run() async throws {
         let types: [DNSRecordType]?
         do { types = try type.map { try DNSRecordType.parseList($0) } } catch let e as DNSError { throw ValidationError(e.message) }
-        let outputFD = try run.openOutput()
         let (reader, hub, resolver) = try await Runner.start(
             files: run.files, dns: try dns.configuration(concurrency: run.concurrency, hostsFile: types == nil))
+        // Only once the inputs and the resolver are ready: a typo in an input's name must
+        // not empty an existing --output file.
+        let outputFD = try run.openOutput(else: hub)
         let status = await Runner.execute(kind: ResolveJob(resolver: resolver, types: types), options: run.batchOptions,
                                           reader: reader, hub: hub, outputFD: outputFD, command: "spate resolve", unit: "names", quiet: run.quiet)
         throw ExitCode(status.rawValue)

@@ -40,10 +40,17 @@ struct RunOptions: ParsableArguments {
     }
 
     /// The records' file descriptor: stdout, or `--output` created or truncated.
-    func openOutput() throws -> Int32 {
+    /// Opens (and empties) `--output`, or stdout; on failure shuts `hub` down first.
+    /// Called once the run's inputs were checked, so that a mistake there leaves an
+    /// existing output file as it was.
+    func openOutput(else hub: Hub) throws -> Int32 {
         guard let output else { return 1 }
         let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ValidationError("--output \(output): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            let message = String(cString: strerror(errno))
+            hub.shutdown()
+            throw ValidationError("--output \(output): \(message)")
+        }
         return fd
     }
 

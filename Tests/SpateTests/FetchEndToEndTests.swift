@@ -647,6 +647,31 @@ import Testing
         #expect(missing.exited && missing.status == 2, "\(Self.describe(missing))")
     }
 
+    /// A mistake in the inputs is a usage error before `--output` is opened: an existing
+    /// output file (last run's records) is left as it was, for each command. The same
+    /// command with the input present replaces it.
+    @Test func aMissingInputLeavesTheOutputFileAsItWas() async throws {
+        let f = try Fixtures()
+        defer { f.stop() }
+        let previous = "{\"job\":0,\"earlier\":true}\n"
+        let out = try TempFile(Data(previous.utf8), name: "out")
+        defer { out.remove() }
+        let resolverArgs = ["--resolver", f.dns.address, "--no-hosts-file", "--resolv-conf", FetchTestSupport.resolvConf]
+        for command in [f.args(["-o", out.path, "/no/such/urls.txt"]),
+                        ["resolve"] + resolverArgs + ["-o", out.path, "/no/such/names.txt"],
+                        ["crawl"] + resolverArgs + ["-o", out.path, "/no/such/seeds.txt"]] {
+            let r = try await runSpate(command, timeLimit: 30)
+            #expect(r.exited && r.status == 2, "\(command[0]): \(Self.describe(r))")
+            #expect(try String(contentsOfFile: out.path, encoding: .utf8) == previous, "\(command[0]) touched --output")
+        }
+        let list = try TempFile(lines: [f.http.url("/status/200")], name: "urls")
+        defer { list.remove() }
+        let ok = try await runSpate(f.args(["-o", out.path, list.path]), timeLimit: 30)
+        #expect(ok.exited && ok.status == 0, "\(Self.describe(ok))")
+        let written = try String(contentsOfFile: out.path, encoding: .utf8)
+        #expect(!written.contains("earlier") && written.contains("/status/200"), "\(written)")
+    }
+
     // MARK: - 6. Status filters
 
     @Test func matchAndFilterStatusDropRecords() async throws {

@@ -68,6 +68,25 @@ import Testing
         #expect(try reader.next() == nil)
     }
 
+    /// An input that vanishes between the start-up check and its turn is an error naming
+    /// it, after the earlier inputs' lines: never skipped in silence.
+    @Test func anInputThatVanishedIsAnErrorNotSkipped() throws {
+        let first = try TempFile(lines: ["a", "b"], name: "lr1")
+        let second = try TempFile(lines: ["c"], name: "lr2")
+        defer { first.remove(); second.remove() }
+        let reader = try LineReader(paths: [first.path, second.path])
+        second.remove()
+        #expect(try reader.next()?.text == "a")
+        #expect(try reader.next()?.text == "b")
+        do {
+            let line = try reader.next()
+            Issue.record("expected an error for the removed input, got \(String(describing: line?.text))")
+        } catch let error as InputError {
+            #expect(error.path == second.path)
+            #expect(error.message.contains("No such file"), "\(error)")
+        }
+    }
+
     /// A crawl's URL arguments are one more input, read from an anonymous file in memory:
     /// nothing is written to /tmp, where a file at a predictable name could be planted
     /// beforehand as a symlink to something the user owns.

@@ -68,7 +68,7 @@ public final class LineReader {
     /// The next job line, or nil at the end of the last input.
     public func next() throws -> InputLine? {
         while true {
-            if fd < 0 && !openNext() { return nil }
+            if fd < 0, try !openNext() { return nil }
             guard let (bytes, total) = try readLine() else {
                 if fd > 0 { close(fd) }
                 fd = -1
@@ -108,12 +108,19 @@ public final class LineReader {
                          line: lineNumber, oversizedBytes: oversized ? total : nil)
     }
 
-    private func openNext() -> Bool {
+    /// Opens the next input; false after the last. An input that cannot be opened now
+    /// (removed or made unreadable since the start-up check) is an error, as a failed read
+    /// is: its lines are unknown, so it must not be passed over in silence.
+    private func openNext() throws -> Bool {
         fileIndex += 1
         guard fileIndex < paths.count else { fileIndex = paths.count - 1; return false }
         let p = paths[fileIndex]
         fd = p == "-" ? 0 : open(p, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { fd = -1; return openNext() }
+        if fd < 0 {
+            let message = String(cString: strerror(errno))
+            fd = -1
+            throw InputError(path: names[fileIndex], message: message)
+        }
         lineNumber = 0
         start = 0
         end = 0
