@@ -954,15 +954,15 @@ public actor Crawler {
         head(&w, entry)
         w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
         w.raw(exception == nil ? "true" : "false")
-        w.byte(UInt8(ascii: ",")); w.key("value")
+        w.byte(UInt8(ascii: ",")); w.field("value")
         if let merged { merged.write(to: &w) } else { value.write(to: &w) }
-        w.byte(UInt8(ascii: ",")); w.key("exception")
+        w.byte(UInt8(ascii: ",")); w.field("exception")
         if let e = exception {
             JSONValue.object([("type", .string(e.type)), ("message", .string(e.message))] + e.details).write(to: &w)
         } else {
             w.raw("null")
         }
-        w.byte(UInt8(ascii: ",")); w.key("elapsed_ms"); w.double(elapsed)
+        w.byte(UInt8(ascii: ",")); w.field("elapsed_ms"); w.double(elapsed)
         tail(&w, entry, robots: robots)
         if journal { state?.journal.append(.noFetch(job: entry.job, fingerprint: nil, seedIndex: entry.source?.job, record: w.bytes)) }
         w.withBytes { sink.emit(entry.job, $0) }
@@ -1047,40 +1047,40 @@ public actor Crawler {
     private func unfinishedRecord(_ entry: FrontierEntry, started: Bool, reason: StopReason, robots: JSONValue) -> [UInt8] {
         var w = JSONWriter(capacity: 256)
         head(&w, entry)
-        w.byte(UInt8(ascii: ",")); w.key("started"); w.raw(started ? "true" : "false")
+        w.byte(UInt8(ascii: ",")); w.field("started"); w.raw(started ? "true" : "false")
         w.byte(UInt8(ascii: ",")); w.raw("\"ready\":false,\"successful\":false,\"value\":null,\"exception\":null")
-        w.byte(UInt8(ascii: ",")); w.key("reason"); w.string(reason.rawValue)
+        w.byte(UInt8(ascii: ",")); w.field("reason"); w.string(reason.rawValue)
         tail(&w, entry, robots: robots)
         return w.bytes
     }
 
     private func head(_ w: inout JSONWriter, _ entry: FrontierEntry) {
         w.byte(UInt8(ascii: "{"))
-        w.key("job"); w.int(entry.job)
-        w.byte(UInt8(ascii: ",")); w.key("input")
+        w.field("job"); w.int(entry.job)
+        w.byte(UInt8(ascii: ",")); w.field("input")
         if let total = entry.source?.oversizedBytes {
             w.string(FetchURL.redactUserinfo(entry.input) + "…")
-            w.byte(UInt8(ascii: ",")); w.key("input_bytes"); w.int(total)
+            w.byte(UInt8(ascii: ",")); w.field("input_bytes"); w.int(total)
         } else {
             w.string(FetchURL.redactUserinfo(entry.input))
         }
         if configuration.includeSource, let s = entry.source {
-            w.byte(UInt8(ascii: ",")); w.key("file"); w.string(s.file)
-            w.byte(UInt8(ascii: ",")); w.key("line"); w.int(s.line)
+            w.byte(UInt8(ascii: ",")); w.field("file"); w.string(s.file)
+            w.byte(UInt8(ascii: ",")); w.field("line"); w.int(s.line)
         }
     }
 
     private func tail(_ w: inout JSONWriter, _ entry: FrontierEntry, robots: JSONValue) {
-        w.byte(UInt8(ascii: ",")); w.key("depth"); w.int(entry.depth)
-        w.byte(UInt8(ascii: ",")); w.key("parent")
+        w.byte(UInt8(ascii: ",")); w.field("depth"); w.int(entry.depth)
+        w.byte(UInt8(ascii: ",")); w.field("parent")
         if let p = entry.parent { w.string(p) } else { w.raw("null") }
         w.byte(UInt8(ascii: ",")); w.raw("\"discovered_via\":{\"type\":"); w.string(entry.via.kind.rawValue)
         if let t = entry.via.tag { w.raw(",\"tag\":"); w.string(t) }
         if let a = entry.via.attribute { w.raw(",\"attribute\":"); w.string(a) }
         w.byte(UInt8(ascii: "}"))
-        w.byte(UInt8(ascii: ",")); w.key("canonical")
+        w.byte(UInt8(ascii: ",")); w.field("canonical")
         if entry.canonical.isEmpty { w.raw("null") } else { w.string(entry.canonical) }
-        w.byte(UInt8(ascii: ",")); w.key("robots"); robots.write(to: &w)
+        w.byte(UInt8(ascii: ",")); w.field("robots"); robots.write(to: &w)
         if entry.isRobots { w.byte(UInt8(ascii: ",")); w.raw("\"robots_txt\":true") }
         if entry.isSitemap { w.byte(UInt8(ascii: ",")); w.raw("\"sitemap\":true") }
         w.byte(UInt8(ascii: "}"))

@@ -484,17 +484,17 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
 
     private func head(_ w: inout JSONWriter, _ index: Int, _ input: InputLine) {
         w.byte(UInt8(ascii: "{"))
-        w.key("job"); w.int(index)
-        w.byte(UInt8(ascii: ",")); w.key("input")
+        w.field("job"); w.int(index)
+        w.byte(UInt8(ascii: ",")); w.field("input")
         if let total = input.oversizedBytes {
             w.string(kind.redact(input.text) + "…")
-            w.byte(UInt8(ascii: ",")); w.key("input_bytes"); w.int(total)
+            w.byte(UInt8(ascii: ",")); w.field("input_bytes"); w.int(total)
         } else {
             w.string(kind.redact(input.text))
         }
         if options.includeSource {
-            w.byte(UInt8(ascii: ",")); w.key("file"); w.string(input.file)
-            w.byte(UInt8(ascii: ",")); w.key("line"); w.int(input.line)
+            w.byte(UInt8(ascii: ",")); w.field("file"); w.string(input.file)
+            w.byte(UInt8(ascii: ",")); w.field("line"); w.int(input.line)
         }
     }
 
@@ -510,15 +510,15 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         head(&w, index, input)
         w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
         w.raw(outcome.exception == nil ? "true" : "false")
-        w.byte(UInt8(ascii: ",")); w.key("value")
+        w.byte(UInt8(ascii: ",")); w.field("value")
         if let v = outcome.valueWriter { v.write(to: &w) } else { outcome.value.write(to: &w) }
-        w.byte(UInt8(ascii: ",")); w.key("exception")
+        w.byte(UInt8(ascii: ",")); w.field("exception")
         if let e = outcome.exception {
             JSONValue.object([("type", .string(e.type)), ("message", .string(e.message))] + e.details).write(to: &w)
         } else {
             w.raw("null")
         }
-        w.byte(UInt8(ascii: ",")); w.key("elapsed_ms"); w.double(elapsed)
+        w.byte(UInt8(ascii: ",")); w.field("elapsed_ms"); w.double(elapsed)
         tail(&w, outcome.fields)
         return w.bytes
     }
@@ -526,9 +526,9 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
     func unfinishedRecord(_ index: Int, _ input: InputLine, started: Bool, reason: StopReason) -> [UInt8] {
         var w = JSONWriter(capacity: 192)
         head(&w, index, input)
-        w.byte(UInt8(ascii: ",")); w.key("started"); w.raw(started ? "true" : "false")
+        w.byte(UInt8(ascii: ",")); w.field("started"); w.raw(started ? "true" : "false")
         w.byte(UInt8(ascii: ",")); w.raw("\"ready\":false,\"successful\":false,\"value\":null,\"exception\":null")
-        w.byte(UInt8(ascii: ",")); w.key("reason"); w.string(reason.rawValue)
+        w.byte(UInt8(ascii: ",")); w.field("reason"); w.string(reason.rawValue)
         tail(&w, kind.emptyFields)
         return w.bytes
     }

@@ -120,6 +120,15 @@ public struct JSONWriter: ~Copyable {
         append(UnsafeRawPointer(s.utf8Start), s.utf8CodeUnitCount)
     }
 
+    /// A key known when compiling (plain ASCII, nothing to escape): `"k":` copied as it is,
+    /// without the escaping scan a `String` key goes through.
+    mutating func field(_ k: StaticString) {
+        byte(UInt8(ascii: "\""))
+        raw(k)
+        byte(UInt8(ascii: "\""))
+        byte(UInt8(ascii: ":"))
+    }
+
     mutating func key(_ k: String) {
         string(k)
         byte(UInt8(ascii: ":"))
