@@ -463,11 +463,15 @@ public actor Crawler {
     private func pickHub(_ host: HostState, origin: String) -> Int {
         let n = fetchers.count
         if n == 1 { return 0 }
-        if host.hubActive.count != n { host.hubActive = Array(repeating: 0, count: n) }
-        var best = fetchers.peers.owner(of: origin, slot: 0)
+        if host.hubActive.count != n {
+            host.hubActive = Array(repeating: 0, count: n)
+            host.hubHome = fetchers.peers.home(of: origin)   // a hash of the origin: once per host
+        }
+        let home = host.hubHome
+        var best = home   // the owner of the origin's slot 0
         var bestFree = Int.min
         for i in 0..<n {
-            let free = fetchers.peers.share(of: origin, hub: i) - host.hubActive[i]
+            let free = fetchers.peers.share(home: home, hub: i) - host.hubActive[i]
             if free > bestFree { best = i; bestFree = free }
         }
         host.hubActive[best] += 1

@@ -107,6 +107,8 @@ final class HostState {
     var active = 0
     /// Transfers running per fetcher hub (the crawler's choice of hub, ``FetcherGroup``).
     var hubActive: [Int] = []
+    /// The origin's home hub (``FetcherPeers/home(of:)``), worked out with `hubActive`.
+    var hubHome = 0
     /// Earliest start of the next request (monotonic ns): `--delay`, Crawl-delay,
     /// Retry-After and the error back-off move it.
     var nextAllowed: UInt64 = 0

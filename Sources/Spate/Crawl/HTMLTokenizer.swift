@@ -99,19 +99,22 @@ struct HTMLTokenizer {
                 }
 
             case .tagName:
+                // The name is built in a local (registers), not in `self` byte by byte.
+                var name = tagName
                 while i < n {
                     let c = buf[i]
                     if c > HTMLByte.gt {
-                        tagName.append(HTMLByte.lower(c))
+                        name.append(HTMLByte.lower(c))
                     } else if c == HTMLByte.gt || c == HTMLByte.slash || HTMLByte.isSpace(c) {
                         break
                     } else if c == 0 {
-                        tagName.appendReplacementCharacter()
+                        name.appendReplacementCharacter()
                     } else {
-                        tagName.append(c)
+                        name.append(c)
                     }
                     i &+= 1
                 }
+                tagName = name
                 if i < n {
                     let c = buf[i]
                     i &+= 1
@@ -142,19 +145,21 @@ struct HTMLTokenizer {
                 }
 
             case .attributeName:
+                var name = attributeName
                 while i < n {
                     let c = buf[i]
                     if c > HTMLByte.gt {
-                        attributeName.append(HTMLByte.lower(c))
+                        name.append(HTMLByte.lower(c))
                     } else if c == HTMLByte.gt || c == HTMLByte.slash || c == HTMLByte.equals || HTMLByte.isSpace(c) {
                         break
                     } else if c == 0 {
-                        attributeName.appendReplacementCharacter()
+                        name.appendReplacementCharacter()
                     } else {
-                        attributeName.append(c)                         // includes `"`, `'`, `<`
+                        name.append(c)                                  // includes `"`, `'`, `<`
                     }
                     i &+= 1
                 }
+                attributeName = name
                 if i < n {
                     finishAttributeName()
                     if buf[i] == HTMLByte.equals {
@@ -668,8 +673,10 @@ struct HTMLNameBuffer: Equatable {
 
     @inline(__always)
     mutating func append(_ b: UInt8) {
-        if count < 8 { w0 |= UInt64(b) << (8 * UInt64(count)) }
-        else if count < 16 { w1 |= UInt64(b) << (8 * UInt64(count - 8)) }
+        // Wrapping arithmetic: `count` is never negative, and no trap checks per byte.
+        let k = UInt64(truncatingIfNeeded: count)
+        if k < 8 { w0 |= UInt64(b) &<< (k &* 8) }
+        else if k < 16 { w1 |= UInt64(b) &<< ((k &- 8) &* 8) }
         count &+= 1
     }
 

@@ -337,8 +337,10 @@ public actor Fetcher {
     /// same, and `handle` cancels it.
     func fetch(_ url: FetchURL, overrides: FetchOverrides, handle: FetchHandle) {
         let follows = overrides.followRedirects ?? configuration.followRedirects
+        // takeSlotNow fails where this hub has no share of the origin's slots (its gate's
+        // limit is the share): the task then hands the fetch to the hub that has one.
         if !follows, configuration.retries == 0, configuration.warc == nil, !handle.cancelled, let multi,
-           peers.share(of: url.origin, hub: index) > 0, let address = knownAddress(url), takeSlotNow(url.origin) {
+           let address = knownAddress(url), takeSlotNow(url.origin) {
             let request = request(url, address: address, method: configuration.method, body: configuration.body,
                                   savePath: nil, consumer: overrides.consumer, maxBody: overrides.maxBody)
             request.consumer?.begin()

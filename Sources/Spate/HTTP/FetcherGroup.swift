@@ -131,7 +131,7 @@ final class FetcherPeers: Sendable {
         count == 1 ? perHost : share(home: home(of: origin), hub: index)
     }
 
-    private func share(home: Int, hub index: Int) -> Int {
+    func share(home: Int, hub index: Int) -> Int {
         let offset = ((index - home) % count + count) % count
         return perHost / count + (offset < perHost % count ? 1 : 0)
     }
