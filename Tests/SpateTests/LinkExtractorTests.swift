@@ -225,6 +225,26 @@ import Testing
         #expect(Self.urls(#"<!-- unterminated <a href="/h">"#) == [])
     }
 
+    /// End tags end at the first `>` outside a quoted attribute value (attributes on an end
+    /// tag are a parse error, and dropped): a `>` inside quotes does not end the tag, whole
+    /// or cut into chunks anywhere.
+    @Test func endTagsEndOutsideQuotes() {
+        let cases: [(String, [String])] = [
+            (#"<a href="/1"></a title="><a href='/hidden'>"><a href="/2">"#, ["/1", "/2"]),
+            (#"</p x='<a href="/hidden">'><a href="/3">"#, ["/3"]),
+            (#"</li ><a href="/4"></a\#n><a href="/5">"#, ["/4", "/5"]),
+            (#"</a/><a href="/6"></ul x=y><a href="/7">"#, ["/6", "/7"]),
+            (#"</a b="c"d><a href="/8">"#, ["/8"]),
+        ]
+        for (html, expected) in cases {
+            #expect(Self.urls(html) == expected, "\(html)")
+            let bytes = Array(html.utf8)
+            for size in 1...7 {
+                #expect(Self.chunked(bytes, size: size, LinkExtractionOptions()).links.map(\.url) == expected, "\(html) in chunks of \(size)")
+            }
+        }
+    }
+
     @Test func bogusCommentsDoctypeAndCDATA() {
         #expect(Self.urls(#"<?xml version="1.0"?><a href="/1">"#) == ["/1"])
         #expect(Self.urls(#"<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "x"><a href="/2">"#) == ["/2"])

@@ -713,7 +713,7 @@ public actor Crawler {
         let meta = page?.metaRobots ?? ""
         let nofollowPage = RobotsMeta.has(meta, "nofollow") || RobotsMeta.has(robotsTag, "nofollow")
         let noindex = RobotsMeta.has(meta, "noindex") || RobotsMeta.has(robotsTag, "noindex")
-        if [301, 302, 303, 307, 308].contains(status), let location = outcome.location {
+        if status == 301 || status == 302 || status == 303 || status == 307 || status == 308, let location = outcome.location {
             total += 1
             let r = consider(location, base: entry.url, depth: entry.depth, parent: entry, via: Discovery(.redirect), nofollow: false, drops: &drops)
             if r.inScope { inScope += 1 }
@@ -1181,6 +1181,7 @@ enum RobotsMeta {
     /// Whether the comma-separated directive list contains `directive` ("none" implies
     /// noindex and nofollow).
     static func has(_ list: String, _ directive: String) -> Bool {
+        if list.isEmpty { return false }   // most pages: no meta robots, no X-Robots-Tag
         for part in list.lowercased().split(separator: ",") {
             let d = part.trimmingCharacters(in: .whitespaces)
             if d == directive || d == "none" && (directive == "noindex" || directive == "nofollow") { return true }

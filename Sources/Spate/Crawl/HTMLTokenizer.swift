@@ -221,6 +221,15 @@ struct HTMLTokenizer {
             case .endTagOpen:
                 let c = buf[i]
                 if HTMLByte.isAlpha(c) {
+                    // A sink that ignores end tags' names: the tag ends at the first `>` when
+                    // no quote comes before it (only a quoted attribute value, a parse error
+                    // in an end tag, could hide a `>`); its name and attributes are dropped.
+                    if !Sink.wantsEndTagNames, let end = HTMLByte.endOfPlainTag(buf, from: i) {
+                        sink.endTag(.other)
+                        i = end &+ 1
+                        state = .data
+                        continue
+                    }
                     beginTag(end: true); state = .tagName                // reconsume
                 } else if c == HTMLByte.gt {
                     i &+= 1; state = .data                               // `</>` is nothing
@@ -408,6 +417,7 @@ struct HTMLTokenizer {
 
     // MARK: - Tags
 
+    @inline(__always)
     private mutating func beginTag(end: Bool) {
         tagIsEnd = end
         tagName.reset()
@@ -423,12 +433,14 @@ struct HTMLTokenizer {
         }
     }
 
+    @inline(__always)
     private mutating func finishTagName<Sink: HTMLTokenSink>(_ sink: inout Sink) {
         tagID = HTMLTagName(tagName)
         storing = !tagIsEnd && sink.wantsAttributes(of: tagID)
     }
 
     /// Leaving the attribute-name state: decide whether this attribute's value is kept.
+    @inline(__always)
     private mutating func finishAttributeName() {
         currentSlot = -1
         guard storing, let name = HTMLAttributeName(attributeName) else { return }
@@ -464,6 +476,7 @@ struct HTMLTokenizer {
         }
     }
 
+    @inline(__always)
     private mutating func emitTag<Sink: HTMLTokenSink>(_ sink: inout Sink) {
         currentSlot = -1
         if tagIsEnd {
@@ -531,6 +544,8 @@ protocol HTMLTokenSink {
     /// A start tag; `attributes` is only valid during the call.
     mutating func startTag(_ tag: HTMLTagName, attributes: HTMLAttributes, selfClosing: Bool)
     mutating func endTag(_ tag: HTMLTagName)
+    /// Whether `endTag` needs the tag's name: when false the tokenizer may pass `.other`.
+    static var wantsEndTagNames: Bool { get }
     /// Raw character data, references not decoded; valid only during the call.
     mutating func text(_ bytes: UnsafeRawBufferPointer)
 }
@@ -744,6 +759,21 @@ enum HTMLByte {
     static let amp = UInt8(ascii: "&")
 
     static let lessThanText: StaticString = "<"
+
+    /// The index of the `>` that ends a tag whose name starts at `from`, when no quote
+    /// comes before it in `buf`; nil otherwise (a quote, or no `>` in this chunk).
+    @inline(__always)
+    static func endOfPlainTag(_ buf: UnsafeRawBufferPointer, from: Int) -> Int? {
+        let end = index(of: gt, in: buf, from: from)
+        guard end < buf.count else { return nil }
+        var k = from
+        while k < end {
+            let c = buf[k]
+            if c == quote || c == apostrophe { return nil }
+            k &+= 1
+        }
+        return end
+    }
 
     /// The index of the first `byte` in `buf[from...]`, or `buf.count`: long runs of text
     /// and comments are scanned by memchr, many bytes at a time.

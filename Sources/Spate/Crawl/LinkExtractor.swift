@@ -199,6 +199,8 @@ struct LinkCollector: HTMLTokenSink {
         if titleState == 1 { endTitle() }
     }
 
+    static var wantsEndTagNames: Bool { false }
+
     mutating func text(_ bytes: UnsafeRawBufferPointer) {
         guard titleState == 1 else { return }
         let room = Self.maxTextBytes - titleBytes.count

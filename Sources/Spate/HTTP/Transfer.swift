@@ -180,10 +180,17 @@ final class Transfer: @unchecked Sendable {
     /// The headers a record uses: content-type, content-length, location, retry-after,
     /// x-robots-tag. Told apart by length first (one comparison for most lines).
     private static func isWanted(_ name: Slice<UnsafeRawBufferPointer>) -> Bool {
+        let bytes = UnsafeRawBufferPointer(rebasing: name)
         func named(_ text: StaticString) -> Bool {
-            asciiCaseInsensitiveEqual(name, UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+            guard let a = bytes.baseAddress else { return false }
+            let b = text.utf8Start
+            for i in 0..<bytes.count {
+                let x = a.load(fromByteOffset: i, as: UInt8.self), y = b[i]
+                if x != y && (x &- 0x41 >= 26 || x | 0x20 != y) { return false }   // `text` is lowercase
+            }
+            return true
         }
-        switch name.count {
+        switch bytes.count {
         case 12: return named("content-type") || named("x-robots-tag")
         case 14: return named("content-length")
         case 8: return named("location")
@@ -294,7 +301,9 @@ func isHTTPStatusLine(_ data: UnsafeRawBufferPointer) -> Bool {
 func headerField(_ data: UnsafeRawBufferPointer) -> (name: Slice<UnsafeRawBufferPointer>, value: Slice<UnsafeRawBufferPointer>)? {
     var n = data.count
     while n > 0 && (data[n - 1] == 0x0A || data[n - 1] == 0x0D) { n -= 1 }
-    guard let colon = data[..<n].firstIndex(of: UInt8(ascii: ":")) else { return nil }
+    // memchr: a Slice's firstIndex(of:) went through the generic index protocol byte by byte.
+    guard n > 0, let base = data.baseAddress, let hit = memchr(base, Int32(UInt8(ascii: ":")), n) else { return nil }
+    let colon = base.distance(to: UnsafeRawPointer(hit))
     var v = colon + 1
     while v < n && (data[v] == 0x20 || data[v] == 0x09) { v += 1 }
     var e = n
