@@ -725,16 +725,15 @@ public actor Crawler {
         if (200..<300).contains(status), let page {
             let baseInScope = scope.inScope(base)   // once per page, not per link
             total += page.total
-            if page.total > page.links.count { drops["guard:outlinks", default: 0] += page.total - page.links.count }
+            if page.total > page.linkCount { drops["guard:outlinks", default: 0] += page.total - page.linkCount }
             // The plain links' seen-set probes first, their memory asked for all at once.
             let plainOK = plainLinksDecidable(depth: entry.depth + 1, baseInScope: baseInScope)
             plainProbes.removeAll(keepingCapacity: true)
-            // By index, not `for link in`: a link is copied whole (its four strings) only when
-            // it gets past the seen-set.
-            let found = page.links
+            // From the links' bytes: a link's String is made only when it gets past the seen-set.
+            let found = page.entries
             for i in found.indices {
                 let probe = plainOK && (configuration.followNofollow || !(nofollowPage || found[i].nofollow))
-                    ? plainProbe(found[i].url, base: base) : nil
+                    ? plainProbe(page, i, base: base) : nil
                 if let probe { seen.prefetch(probe.fingerprint) }
                 plainProbes.append(probe)
             }
@@ -751,13 +750,14 @@ public actor Crawler {
                     continue
                 }
                 let link = found[i]
+                let url = page.url(at: i)
                 let nofollow = nofollowPage || link.nofollow
-                let r = consider(link.url, base: base, depth: entry.depth + 1, parent: entry,
-                                 via: Discovery(.link, tag: link.tag, attribute: link.attribute), nofollow: nofollow, drops: &drops)
+                let r = consider(url, base: base, depth: entry.depth + 1, parent: entry,
+                                 via: Discovery(.link, tag: link.tag.name, attribute: link.attribute.name), nofollow: nofollow, drops: &drops)
                 if r.inScope { inScope += 1 }
                 if r.status == "new" { new += 1 }
                 if configuration.recordLinks {
-                    links.append(linkJSON(link.url, r, tag: link.tag, attribute: link.attribute, rel: link.rel, nofollow: link.nofollow))
+                    links.append(linkJSON(url, r, tag: link.tag.name, attribute: link.attribute.name, rel: link.rel, nofollow: link.nofollow))
                 }
             }
         }
@@ -886,12 +886,11 @@ public actor Crawler {
 
     /// A plain same-origin link's fingerprint (see ``plainLinksDecidable(depth:baseInScope:)``),
     /// nil for any other link.
-    private func plainProbe(_ raw: String, base: CrawlURL) -> PlainLink? {
-        var text = raw
+    private func plainProbe(_ page: ExtractedPage, _ i: Int, base: CrawlURL) -> PlainLink? {
         var scratch = [UInt8]()
         swap(&scratch, &linkScratch)   // the closure below touches no actor state
         defer { swap(&scratch, &linkScratch) }
-        return text.withUTF8 { bytes in
+        return page.withURL(at: i) { bytes in
             base.plainPathLink(bytes, scratch: &scratch).map { PlainLink(fingerprint: $0.fingerprint, displayCount: $0.displayCount, slashes: $0.slashes) }
         }
     }

@@ -46,8 +46,14 @@ public struct ExtractedLink: Sendable, Equatable {
 }
 
 public struct ExtractedPage: Sendable, Equatable {
-    /// In document order, at most `maxLinks`.
-    public var links: [ExtractedLink]
+    /// In document order, at most `maxLinks` (made from ``urlBytes`` and ``entries`` when asked for).
+    public var links: [ExtractedLink] { entries.indices.map(link(at:)) }
+    /// The links' URLs as bytes, back to back: a crawl probes most links' fingerprints from
+    /// them, and makes a String only for the few that get past the seen-set (a String per
+    /// link and its ExtractedLink cost ~450 instructions a link).
+    private(set) var urlBytes: [UInt8] = []
+    /// Each link: its URL's place in ``urlBytes``, and the rest of it.
+    private(set) var entries: [LinkEntry] = []
     /// Every link seen, including those beyond `maxLinks`.
     public var total: Int
     /// The href of the first `<base>` that has one (later ones do not count), decoded and trimmed.
@@ -60,15 +66,54 @@ public struct ExtractedPage: Sendable, Equatable {
     public var title: String?
 
     public init(
-        links: [ExtractedLink] = [], total: Int = 0, baseHref: String? = nil,
+        total: Int = 0, baseHref: String? = nil,
         metaRobots: String? = nil, relCanonical: String? = nil, title: String? = nil
     ) {
-        self.links = links
         self.total = total
         self.baseHref = baseHref
         self.metaRobots = metaRobots
         self.relCanonical = relCanonical
         self.title = title
+    }
+}
+
+extension ExtractedPage {
+    /// One link's place and attributes; its URL is `urlBytes[start..<start + count]`.
+    struct LinkEntry: Sendable, Equatable {
+        var start: Int32
+        var count: Int32
+        var tag: HTMLTagName
+        var attribute: HTMLAttributeName
+        var rel: String?
+        var nofollow: Bool
+    }
+
+    var linkCount: Int { entries.count }
+
+    func link(at i: Int) -> ExtractedLink {
+        let e = entries[i]
+        return ExtractedLink(url: url(at: i), tag: e.tag.name, attribute: e.attribute.name, rel: e.rel, nofollow: e.nofollow)
+    }
+
+    func url(at i: Int) -> String {
+        withURL(at: i) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func withURL<R>(at i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let e = entries[i]
+        return urlBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[Int(e.start)..<Int(e.start + e.count)])) }
+    }
+
+    mutating func appendLink(_ url: UnsafeRawBufferPointer, tag: HTMLTagName, attribute: HTMLAttributeName, rel: String?, nofollow: Bool) {
+        // One allocation each for a typical page's links (glibc's per-thread cache sizes).
+        if entries.capacity == 0 { entries.reserveCapacity(12); urlBytes.reserveCapacity(512) }
+        entries.append(LinkEntry(start: Int32(urlBytes.count), count: Int32(url.count), tag: tag, attribute: attribute, rel: rel, nofollow: nofollow))
+        urlBytes.append(contentsOf: url)
+    }
+
+    public static func == (a: ExtractedPage, b: ExtractedPage) -> Bool {
+        a.links == b.links && a.total == b.total && a.baseHref == b.baseHref && a.metaRobots == b.metaRobots
+            && a.relCanonical == b.relCanonical && a.title == b.title
     }
 }
 
@@ -256,30 +301,38 @@ struct LinkCollector: HTMLTokenSink {
         return withDecoded(rel, LinkValue.rel)
     }
 
-    /// Adds the link in a raw attribute value (skipped when blank).
+    /// Adds the link in a raw attribute value (skipped when blank), kept as bytes.
     private mutating func add(_ raw: UnsafeRawBufferPointer, _ tag: HTMLTagName, _ attribute: HTMLAttributeName, rel: LinkRel? = nil) {
-        let full = page.links.count >= options.maxLinks
-        let url: String? = withDecoded(raw) { bytes in
-            let r = LinkValue.trimmed(bytes)
-            if r.isEmpty { return nil }
-            return full ? "" : String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self)
-        }
-        guard let url else { return }
+        guard HTMLEntities.mayContainReference(raw) else { return keep(raw, tag, attribute, rel) }
+        // Decoded into the scratch buffer, moved out of `self` while `page` changes.
+        var decoded: [UInt8] = []
+        swap(&decoded, &scratch)
+        decoded.removeAll(keepingCapacity: true)
+        HTMLEntities.decode(raw, inAttribute: true, into: &decoded)
+        decoded.withUnsafeBytes { keep($0, tag, attribute, rel) }
+        if decoded.capacity <= 4 * HTMLTokenizer.maxAttributeValue { swap(&decoded, &scratch) }
+    }
+
+    /// A decoded value: trimmed, counted, and kept if there is room.
+    private mutating func keep(_ value: UnsafeRawBufferPointer, _ tag: HTMLTagName, _ attribute: HTMLAttributeName, _ rel: LinkRel?) {
+        let r = LinkValue.trimmed(value)
+        if r.isEmpty { return }
         page.total += 1
-        if !full { append(url, tag, attribute, rel) }
+        if page.linkCount < options.maxLinks {
+            page.appendLink(UnsafeRawBufferPointer(rebasing: value[r]), tag: tag, attribute: attribute,
+                            rel: rel?.value, nofollow: rel?.nofollow ?? false)
+        }
     }
 
     /// Adds an already decoded and trimmed link (skipped when empty).
     private mutating func add(url: String, _ tag: HTMLTagName, _ attribute: HTMLAttributeName, rel: LinkRel?) {
         guard !url.isEmpty else { return }
         page.total += 1
-        if page.links.count < options.maxLinks { append(url, tag, attribute, rel) }
-    }
-
-    private mutating func append(_ url: String, _ tag: HTMLTagName, _ attribute: HTMLAttributeName, _ rel: LinkRel?) {
-        // One allocation for a typical page's links, small enough (12 × 72 bytes) for glibc's per-thread cache.
-        if page.links.capacity == 0 { page.links.reserveCapacity(12) }
-        page.links.append(ExtractedLink(url: url, tag: tag.name, attribute: attribute.name, rel: rel?.value, nofollow: rel?.nofollow ?? false))
+        if page.linkCount < options.maxLinks {
+            var url = url
+            url.withUTF8 { page.appendLink(UnsafeRawBufferPointer($0), tag: tag, attribute: attribute, rel: rel?.value,
+                                           nofollow: rel?.nofollow ?? false) }
+        }
     }
 
     private mutating func endTitle() {
