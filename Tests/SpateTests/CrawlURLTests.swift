@@ -469,7 +469,9 @@ import Testing
         let bases = ["http://127.0.0.1:8080/p/020001.html", "https://user:pw@Example.COM/dir/page?x=1#f", "http://[::1]:81/",
                      "https://b.test", "http://h.test/a/b/", "http://h.test/%7e/x.html", "http://h.test/a;jsessionid=1/b",
                      "http://h.test/a%2Fb/c/d.html", "http://h.test/~u/(x)/y"]
-        let alphabet = Array("abcXYZ019-._~!$&'()*+,=:@/%?#;\\ \t\"<>^`{|}é".unicodeScalars).map(String.init)
+        // Every printable ASCII byte (and a few others) against the fast path's byte classes.
+        let alphabet = Array("abcXYZ019-._~!$&'()*+,=:@/%?#;\\ \t\"<>^`{|}é[]\u{7F}\u{01}\u{0B}".unicodeScalars).map(String.init)
+            + (0x20...0x7E).map { String(UnicodeScalar(UInt8($0))) }
         var g = SystemRandomNumberGenerator()
         var fixed = ["/", "/p/004203.html", "/a//b", "/a/./b", "/a/../b", "/.", "/..", "/a/.", "/a/..", "//host/x", "/a#frag",
                      "/a%2Fb", "/a?q=1", "/a;jsessionid=1", "/A/B.HTML", "/x/.y/..z", "", "p.html", "/a b", "/#", "/a/#x/../"]

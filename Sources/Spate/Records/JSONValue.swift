@@ -116,12 +116,14 @@ public struct JSONWriter: ~Copyable {
         if let p = b.baseAddress { append(UnsafeRawPointer(p), b.count) }
     }
 
+    @inline(__always)
     mutating func raw(_ s: StaticString) {
         append(UnsafeRawPointer(s.utf8Start), s.utf8CodeUnitCount)
     }
 
     /// A key known when compiling (plain ASCII, nothing to escape): `"k":` copied as it is,
     /// without the escaping scan a `String` key goes through.
+    @inline(__always)
     mutating func field(_ k: StaticString) {
         byte(UInt8(ascii: "\""))
         raw(k)
@@ -142,6 +144,15 @@ public struct JSONWriter: ~Copyable {
 
     /// The decimal digits of `n`, written straight into the buffer.
     private mutating func digits(_ n: UInt) {
+        if n < 10_000 {
+            // Most numbers in a record (status, port, depth, sizes): written in place.
+            let width = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : 4
+            if width > capacity &- count { grow(count + width) }
+            var v = n, k = count &+ width
+            repeat { k &-= 1; base[k] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10 } while v > 0
+            count &+= width
+            return
+        }
         // 20 digits hold any UInt64.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
             var n = n
