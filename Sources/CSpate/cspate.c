@@ -550,18 +550,49 @@ unsigned long cspate_curl_cache_hits(size_t request) {
 int cspate_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 // ---- A spare scratch buffer per thread (JSONWriter's) -----------------------------------
-static __thread void *cspate_scratch_ptr;
-static __thread size_t cspate_scratch_cap;
+/* The spare sits in a per-thread slot, found through a __thread pointer (no call on the hot
+   path); the slot is also registered under a pthread key, whose destructor frees the spare
+   when the thread ends (a dispatch worker thread may end while the run goes on). */
+struct cspate_scratch { void *p; size_t capacity; };
+static __thread struct cspate_scratch *cspate_scratch_slot;
+static pthread_key_t cspate_scratch_key;
+static pthread_once_t cspate_scratch_key_once = PTHREAD_ONCE_INIT;
+static int cspate_scratch_key_made;
+
+static long cspate_scratch_released;   /* spares freed at a thread's end (for the tests) */
+static void cspate_scratch_release(void *v) {
+    struct cspate_scratch *s = v;
+    if (s->p) __atomic_add_fetch(&cspate_scratch_released, 1, __ATOMIC_RELAXED);
+    free(s->p);
+    free(s);
+}
+long cspate_scratch_released_count(void) { return __atomic_load_n(&cspate_scratch_released, __ATOMIC_RELAXED); }
+static void cspate_scratch_key_make(void) {
+    cspate_scratch_key_made = pthread_key_create(&cspate_scratch_key, cspate_scratch_release) == 0;
+}
+
 void *cspate_scratch_take(size_t *capacity) {
-    void *p = cspate_scratch_ptr;
-    *capacity = cspate_scratch_cap;
-    cspate_scratch_ptr = NULL;
-    cspate_scratch_cap = 0;
+    struct cspate_scratch *s = cspate_scratch_slot;
+    if (!s || !s->p) { *capacity = 0; return NULL; }
+    void *p = s->p;
+    *capacity = s->capacity;
+    s->p = NULL;
+    s->capacity = 0;
     return p;
 }
 _Bool cspate_scratch_give(void *p, size_t capacity) {
-    if (cspate_scratch_ptr || capacity > 64 * 1024) return 0;
-    cspate_scratch_ptr = p;
-    cspate_scratch_cap = capacity;
+    if (capacity > 64 * 1024) return 0;
+    struct cspate_scratch *s = cspate_scratch_slot;
+    if (!s) {
+        pthread_once(&cspate_scratch_key_once, cspate_scratch_key_make);
+        if (!cspate_scratch_key_made) return 0;
+        s = calloc(1, sizeof *s);
+        if (!s) return 0;
+        if (pthread_setspecific(cspate_scratch_key, s) != 0) { free(s); return 0; }
+        cspate_scratch_slot = s;
+    }
+    if (s->p) return 0;
+    s->p = p;
+    s->capacity = capacity;
     return 1;
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spate
+import CSpate
 
 /// The record writer's numbers and strings, against independent formatting (printf) and
 /// Foundation's JSON parser.
@@ -178,5 +179,24 @@ import Testing
             outer.int(round); outer.byte(UInt8(ascii: "}"))
             #expect(String(decoding: outer.bytes, as: UTF8.self) == "{\"a\":\(round)}")
         }
+    }
+
+    /// A thread that ends holding a spare buffer frees it (a dispatch worker thread may end
+    /// while a run goes on: its spare must not be left behind).
+    @Test func aThreadsSpareIsFreedWhenItEnds() {
+        let before = cspate_scratch_released_count()
+        let threads = 4
+        for _ in 0..<threads {
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { _ in
+                var w = JSONWriter(capacity: 512)
+                w.raw("{}")
+                _ = consume w   // its buffer becomes this thread's spare
+                return nil
+            }, nil)
+            #expect(rc == 0)
+            pthread_join(thread, nil)
+        }
+        #expect(cspate_scratch_released_count() - before >= threads)   // other tests' threads may end meanwhile
     }
 }

@@ -190,8 +190,11 @@ int cspate_memfd(const char *name);
 
 /* One spare scratch buffer per thread (JSONWriter's): take leaves the thread without one
    (NULL when it has none); give keeps a buffer of at most 64 KiB if the thread has none,
-   and says whether it was kept (if not, the caller frees it). */
+   and says whether it was kept (if not, the caller frees it). A thread's spare is freed
+   when the thread ends. */
 void *cspate_scratch_take(size_t *capacity);
 _Bool cspate_scratch_give(void *p, size_t capacity);
+/* How many threads ended holding a spare (each was freed then). */
+long cspate_scratch_released_count(void);
 
 #endif
