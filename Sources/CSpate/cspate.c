@@ -562,6 +562,7 @@ static int cspate_scratch_key_made;
 static long cspate_scratch_released;   /* spares freed at a thread's end (for the tests) */
 static void cspate_scratch_release(void *v) {
     struct cspate_scratch *s = v;
+    cspate_scratch_slot = NULL;   /* runs on the ending thread: a later give makes a new slot */
     if (s->p) __atomic_add_fetch(&cspate_scratch_released, 1, __ATOMIC_RELAXED);
     free(s->p);
     free(s);

@@ -1246,12 +1246,20 @@ final class SeedFeed: @unchecked Sendable {
     func start(_ submit: @escaping @Sendable (InputLine) -> Void, done finish: @escaping @Sendable () -> Void) {
         makeNamedThread("spate-seeds", stackSize: 1 << 20) { [self] in
             var index = 0
+            // Lines the journal already has (a resumed crawl): read past, not submitted. An
+            // input that cannot be read here is the run's input error, as below.
+            var failed = false
             while index < skip {
-                guard let line = try? reader.next() else { break }
-                _ = line
+                do {
+                    guard try reader.next() != nil else { break }
+                } catch {
+                    gate.lock(); self.error = "\(error)"; gate.unlock()
+                    failed = true
+                    break
+                }
                 index += 1
             }
-            while true {
+            while !failed {
                 gate.lock()
                 while !stopping && submitted - done + load >= highWater { gate.wait() }
                 let stop = stopping, drain = drainAfterStop

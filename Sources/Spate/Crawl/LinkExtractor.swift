@@ -80,8 +80,8 @@ public struct ExtractedPage: Sendable, Equatable {
 extension ExtractedPage {
     /// One link's place and attributes; its URL is `urlBytes[start..<start + count]`.
     struct LinkEntry: Sendable, Equatable {
-        var start: Int32
-        var count: Int32
+        var start: Int
+        var count: Int
         var tag: HTMLTagName
         var attribute: HTMLAttributeName
         var rel: String?
@@ -101,13 +101,13 @@ extension ExtractedPage {
 
     func withURL<R>(at i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         let e = entries[i]
-        return urlBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[Int(e.start)..<Int(e.start + e.count)])) }
+        return urlBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[e.start..<e.start + e.count])) }
     }
 
     mutating func appendLink(_ url: UnsafeRawBufferPointer, tag: HTMLTagName, attribute: HTMLAttributeName, rel: String?, nofollow: Bool) {
         // One allocation each for a typical page's links (glibc's per-thread cache sizes).
         if entries.capacity == 0 { entries.reserveCapacity(12); urlBytes.reserveCapacity(512) }
-        entries.append(LinkEntry(start: Int32(urlBytes.count), count: Int32(url.count), tag: tag, attribute: attribute, rel: rel, nofollow: nofollow))
+        entries.append(LinkEntry(start: urlBytes.count, count: url.count, tag: tag, attribute: attribute, rel: rel, nofollow: nofollow))
         urlBytes.append(contentsOf: url)
     }
 

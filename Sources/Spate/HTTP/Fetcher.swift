@@ -513,13 +513,18 @@ extension Fetcher {
 
     /// Takes a slot on `origin` if one is free and nobody waits for it.
     fileprivate func takeSlotNow(_ origin: String) -> Bool {
-        func take(_ gate: inout HostGate) -> Bool {
-            guard gate.active < gate.limit && gate.waiters.isEmpty else { return false }
-            gate.active += 1
+        // In place: one lookup (hashing the origin), where a get and a set made two.
+        if let i = gates.index(forKey: origin) {
+            guard gates.values[i].active < gates.values[i].limit && gates.values[i].waiters.isEmpty else { return false }
+            gates.values[i].active += 1
             return true
         }
-        // In place: one lookup (hashing the origin), where a get and a set made two.
-        return take(&gates[origin, default: HostGate(limit: peers.share(of: origin, hub: index))])
+        // A gate is made by the first slot taken: a hub with no share of the origin's slots
+        // (the fetch then goes to one that has) keeps nothing for it.
+        let limit = peers.share(of: origin, hub: index)
+        guard limit > 0 else { return false }
+        gates[origin] = HostGate(limit: limit, active: 1)
+        return true
     }
 
     /// The host is at its limit: queue for a slot (out of line, as `resolve`'s slow paths).
