@@ -799,7 +799,7 @@ public actor Crawler {
         var displayCount: Int
         var slashes: Int
     }
-    /// ``plainProbe(_:base:)`` of each link of the page at hand (reused).
+    /// ``plainProbe(_:_:base:)`` of each link of the page at hand (reused).
     private var plainProbes: [PlainLink?] = []
     /// Plain links found seen by ``pageFields``, not yet in the run's statistics.
     private var pendingSeen = 0

@@ -220,7 +220,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
             if let timer = entry.timer { hub?.cancel(timer) }
             entry.task?.cancel()
             if reason != .outputClosed && reason != .outputFailed {
-                sink.emit(index, unfinishedRecord(index, entry.input, started: true, reason: reason))
+                emitUnfinished(index, entry.input, started: true, reason: reason)
             }
         }
         checkCompletion(settling: 1)
@@ -274,7 +274,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                     recordsOwed.add(1, ordering: .sequentiallyConsistent)
                     // The jobs admitted before it start first: emitting may wait on the output.
                     startAdmitted(&admitted)
-                    sink.emit(i, finishedRecord(i, line, JobOutcome(value: .null, exception: exception, fields: kind.emptyFields), elapsed: 0))
+                    emitFinished(i, line, JobOutcome(value: .null, exception: exception, fields: kind.emptyFields), elapsed: 0)
                     checkCompletion(settling: 1)
                     gate.lock()
                     continue
@@ -314,7 +314,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
                         inputFullyRead = false; ended = true; break
                     }
                     gate.unlock()
-                    sink.emit(i, unfinishedRecord(i, line, started: false, reason: reason))
+                    emitUnfinished(i, line, started: false, reason: reason)
                     gate.lock()
                     continue
                 }
@@ -452,7 +452,7 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         if outcome.filtered {
             sink.skip(index)
         } else {
-            sink.emit(index, finishedRecord(index, entry.input, outcome, elapsed: Double(micros) / 1000))
+            emitFinished(index, entry.input, outcome, elapsed: Double(micros) / 1000)
         }
         checkCompletion(settling: 1)
     }
@@ -505,7 +505,9 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         w.byte(UInt8(ascii: "}"))
     }
 
-    func finishedRecord(_ index: Int, _ input: InputLine, _ outcome: JobOutcome, elapsed: Double) -> [UInt8] {
+    /// Writes job `index`'s record and hands it to the sink (which copies it: the writer's
+    /// buffer is reused, no array per record).
+    func emitFinished(_ index: Int, _ input: InputLine, _ outcome: JobOutcome, elapsed: Double) {
         var w = JSONWriter(capacity: JSONWriter.recordCapacity)
         head(&w, index, input)
         w.byte(UInt8(ascii: ",")); w.raw("\"started\":false,\"ready\":true,\"successful\":")
@@ -520,16 +522,16 @@ public final class BatchRunner<Kind: JobKind>: @unchecked Sendable {
         }
         w.byte(UInt8(ascii: ",")); w.field("elapsed_ms"); w.double(elapsed)
         tail(&w, outcome.fields)
-        return w.bytes
+        w.withBytes { sink.emit(index, $0) }
     }
 
-    func unfinishedRecord(_ index: Int, _ input: InputLine, started: Bool, reason: StopReason) -> [UInt8] {
+    func emitUnfinished(_ index: Int, _ input: InputLine, started: Bool, reason: StopReason) {
         var w = JSONWriter(capacity: 192)
         head(&w, index, input)
         w.byte(UInt8(ascii: ",")); w.field("started"); w.raw(started ? "true" : "false")
         w.byte(UInt8(ascii: ",")); w.raw("\"ready\":false,\"successful\":false,\"value\":null,\"exception\":null")
         w.byte(UInt8(ascii: ",")); w.field("reason"); w.string(reason.rawValue)
         tail(&w, kind.emptyFields)
-        return w.bytes
+        w.withBytes { sink.emit(index, $0) }
     }
 }
